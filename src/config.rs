@@ -1,0 +1,129 @@
+//! Settings: `config/default.toml`, then `config/{PARLEY_ENV}.toml` when present, then
+//! environment variables `PARLEY__SECTION__KEY`, each layer winning over the one before.
+//!
+//! Every struct refuses unknown keys, so a typo in a file or a variable stops start-up with a
+//! message that names it. A test keeps `config/default.toml` and these structs in step.
+
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub store: StoreSettings,
+    pub bus: BusSettings,
+    pub log: LogSettings,
+    pub admin: AdminSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on; `0.0.0.0` to serve other machines.
+    pub bind: String,
+    /// Port to listen on; 0 picks a free one (tests).
+    pub port: u16,
+    /// Largest JSON body accepted, in bytes. Larger bodies are refused with 413 before parsing.
+    pub max_body_bytes: usize,
+    /// Mark the session cookie `Secure`. On by default; turn off only for plain-HTTP development.
+    pub cookie_secure: bool,
+    /// How long in-flight requests get to finish after SIGTERM/Ctrl-C, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (embedded) or `postgres://USER:PASS@HOST:PORT/DB`.
+    pub url: SecretString,
+    /// PostgreSQL connections per node.
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSettings {
+    /// Redis URL for the bus between nodes; empty keeps the in-process bus (one node).
+    pub redis_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `parley=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Email of the first admin, created when the store has no account yet.
+    pub email: String,
+    /// Their password; empty generates one and prints it once.
+    pub password: SecretString,
+    /// Name of the first account.
+    pub account_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a login session lasts, in hours.
+    pub session_ttl_hours: u32,
+    /// Login attempts allowed per client IP per minute (burst the same).
+    pub login_per_ip_per_minute: u32,
+    /// Login attempts allowed per account email per minute (burst the same).
+    pub login_per_email_per_minute: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+impl Settings {
+    /// Loads from `config_dir` with the overlay named by `PARLEY_ENV` (default `local`).
+    pub fn load(config_dir: &Path) -> Result<Self, SettingsError> {
+        let env = std::env::var("PARLEY_ENV").unwrap_or_else(|_| "local".into());
+        Self::load_from(config_dir, &env, std::env::vars())
+    }
+
+    /// Loads with an explicit overlay name and environment (for tests).
+    pub fn load_from(
+        config_dir: &Path,
+        env: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let vars: config::Map<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PARLEY__"))
+            .collect();
+        let settings = config::Config::builder()
+            .add_source(config::File::from(config_dir.join("default.toml")))
+            .add_source(config::File::from(config_dir.join(format!("{env}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("PARLEY")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(vars)),
+            )
+            .build()?;
+        Ok(settings.try_deserialize()?)
+    }
+}

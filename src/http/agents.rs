@@ -1,0 +1,3 @@
+//! Routes for agents (being written).
+
+pub fn routes(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}

@@ -1,0 +1,34 @@
+//! What every handler shares: the store, the settings and the login rate limiters.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::config::Settings;
+use crate::store::DynStore;
+
+/// Per-key limiters for login attempts. Every attempt spends one cell, so a guesser is slowed
+/// by IP and, across IPs, by the account they target.
+pub struct LoginLimits {
+    pub per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub per_email: DefaultKeyedRateLimiter<String>,
+}
+
+impl LoginLimits {
+    pub fn new(per_ip_per_minute: u32, per_email_per_minute: u32) -> Self {
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self {
+            per_ip: DefaultKeyedRateLimiter::keyed(quota(per_ip_per_minute)),
+            per_email: DefaultKeyedRateLimiter::keyed(quota(per_email_per_minute)),
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: DynStore,
+    pub settings: Arc<Settings>,
+    pub login_limits: LoginLimits,
+}

@@ -1,0 +1,22 @@
+//! Parley: a self-hosted, real-time customer conversations server.
+//!
+//! The crate map (what each module owns):
+//! - [`domain`]: identifiers, validated values and records; parsing untrusted input into them.
+//! - [`store`]: the source of truth, one [`store::Store`] trait with PostgreSQL and SQLite
+//!   backends and their migrations.
+//! - [`auth`]: password hashing, session and API tokens.
+//! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
+//! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
+//! - [`startup`]: building a node from settings and running it until stopped.
+//! - [`telemetry`]: structured logs.
+//!
+//! Real-time delivery (actors, bus, presence, routing), channels, chatflows and reports arrive as
+//! their own modules (see `docs/architecture.md`).
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

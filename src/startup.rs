@@ -1,0 +1,159 @@
+//! Building and running a node: open the store (migrating it), create the first admin when the
+//! store is empty, bind the listener, serve until stopped, then drain.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, web};
+use secrecy::ExposeSecret;
+use utoipa_actix_web::AppExt;
+
+use crate::auth;
+use crate::config::Settings;
+use crate::domain::{AgentProfile, AgentRole, EmailAddress, Name, NewAgent, Password};
+use crate::http::{self, AppState};
+use crate::store::{self, DynStore};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: DynStore,
+}
+
+/// The first admin, as created at first start. The password is present only when generated.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub email: EmailAddress,
+    pub generated_password: Option<String>,
+}
+
+impl Application {
+    /// Opens the store, bootstraps it, and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store =
+            store::connect(settings.store.url.expose_secret(), settings.store.pool_size).await?;
+        if let Some(admin) = bootstrap(&store, &settings).await? {
+            match &admin.generated_password {
+                Some(password) => println!(
+                    "Parley: created the first admin {} with password {password}\n        (shown once; change it after logging in)",
+                    admin.email
+                ),
+                None => println!("Parley: created the first admin {}", admin.email),
+            }
+        }
+        Self::build_with_store(settings, store)
+    }
+
+    /// Binds the listener and builds the server over an opened store.
+    pub fn build_with_store(settings: Settings, store: DynStore) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            settings: settings.clone(),
+            login_limits: http::state::LoginLimits::new(
+                settings.auth.login_per_ip_per_minute,
+                settings.auth.login_per_email_per_minute,
+            ),
+        });
+        let max_body = settings.http.max_body_bytes;
+        let mut server = actix_web::HttpServer::new(move || {
+            let (app, api) = App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(state.clone())
+                .configure(|cfg| http::extractor_config(cfg, max_body))
+                .into_utoipa_app()
+                .openapi(<http::ApiDoc as utoipa::OpenApi>::openapi())
+                .configure(http::routes)
+                .split_for_parts();
+            let api = web::Data::new(api);
+            app.app_data(api)
+                .route("/api/openapi.json", web::get().to(openapi_json))
+                .default_service(web::to(http::not_found))
+        })
+        .shutdown_timeout(settings.http.shutdown_grace_secs)
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> DynStore {
+        self.store.clone()
+    }
+
+    /// A handle that stops the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/Ctrl-C (actix handles both), letting in-flight requests finish
+    /// within `http.shutdown_grace_secs`.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn openapi_json(api: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(api.get_ref())
+}
+
+/// Creates the first account and admin when the store has no account. Returns what it created.
+pub async fn bootstrap(
+    store: &DynStore,
+    settings: &Settings,
+) -> anyhow::Result<Option<Bootstrapped>> {
+    if store.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let email = EmailAddress::parse(&settings.admin.email)
+        .map_err(|e| anyhow::anyhow!("admin.email: {e}"))?;
+    let configured = settings.admin.password.expose_secret();
+    let (password, generated) = if configured.is_empty() {
+        let generated = auth::random_hex()?[..24].to_owned();
+        (generated.clone(), Some(generated))
+    } else {
+        (configured.to_owned(), None)
+    };
+    let password =
+        Password::parse(&password).map_err(|e| anyhow::anyhow!("admin.password: {e}"))?;
+    let password_hash =
+        tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??;
+    let account_name = Name::parse(&settings.admin.account_name)
+        .map_err(|e| anyhow::anyhow!("admin.account_name: {e}"))?;
+    let account = store.create_account(account_name).await?;
+    store
+        .create_agent(
+            account.id,
+            NewAgent {
+                email: email.clone(),
+                role: AgentRole::Admin,
+                profile: AgentProfile {
+                    display_name: Name::parse("Admin")?,
+                    avatar_url: None,
+                    meeting_link: None,
+                },
+                password_hash,
+            },
+        )
+        .await?;
+    Ok(Some(Bootstrapped {
+        email,
+        generated_password: generated,
+    }))
+}
+
+/// How long `main` waits for the store at start-up before giving up.
+pub const STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,24 @@
+//! Schema migrations, one list per backend, embedded in the binary. Each backend applies the
+//! files it has not applied yet, in version order, each in its own transaction, and records them
+//! in `schema_migrations`. A database newer than the binary (an unknown applied version) is
+//! refused rather than guessed at.
+
+/// One SQL file of `migrations/{backend}/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];

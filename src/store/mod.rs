@@ -1,0 +1,359 @@
+//! The store: the source of truth for every record, behind one trait with two backends.
+//!
+//! `postgres` (tokio-postgres + deadpool) for production and clusters, `sqlite` (rusqlite,
+//! bundled) as the embedded default. The backend is chosen by the URL scheme in [`connect`].
+//! Every operation takes the caller's [`AccountId`] and never reads or changes another account's
+//! rows: a row of another account is [`StoreError::NotFound`], exactly like a missing one.
+//! One conformance suite (`tests/store_conformance.rs`) runs the same cases on both backends.
+//!
+//! Must not: know about HTTP, sockets or the bus; hash passwords (it stores PHC strings it is given).
+
+mod migrate;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::*;
+
+pub use migrate::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Most rows one page may hold; a larger `limit` is clamped.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row in this account (missing, or belonging to another account).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// A unique rule would be broken, e.g. an agent email already in use.
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    /// The request is well-formed but refers to something that cannot be used here, e.g. a team
+    /// member who is not an agent of the account, or a merge of a contact with itself.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The URL names no backend Parley has.
+    #[error("unknown store URL scheme '{0}': use sqlite://PATH or postgres://…")]
+    UnknownScheme(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A database error; logged, never shown to clients.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Keyset paging: `after` is the `next` of the previous page. Pages are ordered newest first
+/// by id, so rows inserted while a client pages never shift or repeat the pages it has not
+/// read yet.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub after: Option<uuid::Uuid>,
+    pub limit: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+impl PageRequest {
+    /// The limit, clamped to 1..=[`MAX_PAGE_SIZE`].
+    pub fn clamped_limit(&self) -> u32 {
+        self.limit.clamp(1, MAX_PAGE_SIZE)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[schema(value_type = Option<String>)]
+    pub next: Option<uuid::Uuid>,
+}
+
+/// Reads, for login and for authenticating a request, which happen before an account is known.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub agent: Agent,
+    pub password_hash: String,
+}
+
+/// Every store operation. Methods that write more than one row do it in one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the store answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Accounts
+    async fn create_account(&self, name: Name) -> StoreResult<Account>;
+    async fn get_account(&self, id: AccountId) -> StoreResult<Account>;
+    async fn count_accounts(&self) -> StoreResult<u64>;
+
+    // Agents. Emails are unique across all accounts, because login is by email alone.
+    async fn create_agent(&self, account: AccountId, new: NewAgent) -> StoreResult<Agent>;
+    async fn get_agent(&self, account: AccountId, id: AgentId) -> StoreResult<Agent>;
+    async fn list_agents(&self, account: AccountId) -> StoreResult<Vec<Agent>>;
+    async fn update_agent(
+        &self,
+        account: AccountId,
+        id: AgentId,
+        patch: AgentPatch,
+    ) -> StoreResult<Agent>;
+    /// Any account's agent by email, with the password hash, for login.
+    async fn find_login(&self, email: &EmailAddress) -> StoreResult<Option<LoginRecord>>;
+
+    // Sessions and API tokens (looked up by the SHA-256 of the token)
+    async fn create_session(&self, session: Session) -> StoreResult<()>;
+    /// The session and its agent, if the session exists and has not expired.
+    async fn find_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(Session, Agent)>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn create_api_token(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        name: Name,
+        token_hash: String,
+    ) -> StoreResult<ApiToken>;
+    async fn list_api_tokens(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+    ) -> StoreResult<Vec<ApiToken>>;
+    async fn delete_api_token(&self, account: AccountId, id: ApiTokenId) -> StoreResult<()>;
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<(ApiToken, Agent)>>;
+
+    // Teams
+    async fn create_team(
+        &self,
+        account: AccountId,
+        name: Name,
+        member_ids: Vec<AgentId>,
+    ) -> StoreResult<Team>;
+    async fn get_team(&self, account: AccountId, id: TeamId) -> StoreResult<Team>;
+    async fn list_teams(&self, account: AccountId) -> StoreResult<Vec<Team>>;
+    async fn update_team(
+        &self,
+        account: AccountId,
+        id: TeamId,
+        name: Option<Name>,
+        member_ids: Option<Vec<AgentId>>,
+    ) -> StoreResult<Team>;
+    async fn delete_team(&self, account: AccountId, id: TeamId) -> StoreResult<()>;
+
+    // Inboxes
+    async fn create_inbox(&self, account: AccountId, new: NewInbox) -> StoreResult<Inbox>;
+    async fn get_inbox(&self, account: AccountId, id: InboxId) -> StoreResult<Inbox>;
+    /// Every inbox of the account, or only those `member` belongs to.
+    async fn list_inboxes(
+        &self,
+        account: AccountId,
+        member: Option<AgentId>,
+    ) -> StoreResult<Vec<Inbox>>;
+    async fn update_inbox(
+        &self,
+        account: AccountId,
+        id: InboxId,
+        patch: InboxPatch,
+    ) -> StoreResult<Inbox>;
+    async fn set_inbox_members(
+        &self,
+        account: AccountId,
+        id: InboxId,
+        member_ids: Vec<AgentId>,
+    ) -> StoreResult<Inbox>;
+    /// Refused with `Invalid` while the inbox still has channels or conversations.
+    async fn delete_inbox(&self, account: AccountId, id: InboxId) -> StoreResult<()>;
+
+    // Channels
+    async fn create_channel(&self, account: AccountId, new: NewChannel) -> StoreResult<Channel>;
+    async fn get_channel(&self, account: AccountId, id: ChannelId) -> StoreResult<Channel>;
+    async fn list_channels(
+        &self,
+        account: AccountId,
+        inbox: Option<InboxId>,
+    ) -> StoreResult<Vec<Channel>>;
+    async fn update_channel(
+        &self,
+        account: AccountId,
+        id: ChannelId,
+        patch: ChannelPatch,
+    ) -> StoreResult<Channel>;
+    /// Refused with `Invalid` while the channel has conversations.
+    async fn delete_channel(&self, account: AccountId, id: ChannelId) -> StoreResult<()>;
+
+    // Chatflows
+    async fn create_chatflow(&self, account: AccountId, new: NewChatflow) -> StoreResult<Chatflow>;
+    async fn get_chatflow(&self, account: AccountId, id: ChatflowId) -> StoreResult<Chatflow>;
+    /// Ordered by priority, then creation.
+    async fn list_chatflows(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+    ) -> StoreResult<Vec<Chatflow>>;
+    async fn update_chatflow(
+        &self,
+        account: AccountId,
+        id: ChatflowId,
+        patch: ChatflowPatch,
+    ) -> StoreResult<Chatflow>;
+    async fn delete_chatflow(&self, account: AccountId, id: ChatflowId) -> StoreResult<()>;
+
+    // Contacts
+    async fn create_contact(&self, account: AccountId, new: NewContact) -> StoreResult<Contact>;
+    async fn get_contact(&self, account: AccountId, id: ContactId) -> StoreResult<Contact>;
+    async fn update_contact(
+        &self,
+        account: AccountId,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> StoreResult<Contact>;
+    async fn search_contacts(
+        &self,
+        account: AccountId,
+        query: ContactQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Contact>>;
+    /// Moves `merged`'s conversations and tickets to `kept`, fills `kept`'s empty fields and
+    /// missing properties from `merged`, deletes `merged`, and returns `kept`. One transaction.
+    async fn merge_contacts(
+        &self,
+        account: AccountId,
+        kept: ContactId,
+        merged: ContactId,
+    ) -> StoreResult<Contact>;
+
+    // Conversations. Creating or changing one also appends its timeline event and report event
+    // in the same transaction.
+    async fn create_conversation(
+        &self,
+        account: AccountId,
+        new: NewConversation,
+        actor: Actor,
+    ) -> StoreResult<Conversation>;
+    async fn get_conversation(
+        &self,
+        account: AccountId,
+        id: ConversationId,
+    ) -> StoreResult<Conversation>;
+    async fn list_conversations(
+        &self,
+        account: AccountId,
+        filter: ConversationFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Conversation>>;
+    /// Applies the change and appends the event item recording it (`status_changed` or
+    /// `assigned`). A change that changes nothing appends nothing and returns `None` as the item.
+    async fn change_conversation(
+        &self,
+        account: AccountId,
+        id: ConversationId,
+        change: ConversationChange,
+        actor: Actor,
+    ) -> StoreResult<(Conversation, Option<TimelineItem>)>;
+
+    // Timeline
+    /// Assigns the next `seq` in the same transaction. Idempotent on the client id.
+    async fn append_item(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        item: NewItem,
+    ) -> StoreResult<Appended>;
+    /// Items with `seq > after_seq`, oldest first, at most `limit` (clamped to [`MAX_PAGE_SIZE`]).
+    async fn list_items(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TimelineItem>>;
+
+    // Tickets
+    async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket>;
+    async fn get_ticket(&self, account: AccountId, id: TicketId) -> StoreResult<Ticket>;
+    async fn update_ticket(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        patch: TicketPatch,
+    ) -> StoreResult<Ticket>;
+    async fn list_tickets(
+        &self,
+        account: AccountId,
+        filter: TicketFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Ticket>>;
+
+    // Report events (append-only)
+    async fn append_event(&self, account: AccountId, event: NewEvent) -> StoreResult<Event>;
+    /// Events with `id > after_id`, oldest first.
+    async fn list_events(
+        &self,
+        account: AccountId,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Which backend a store URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A file path; its parent directory is created.
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> StoreResult<Self> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| StoreError::UnknownScheme(url.to_owned()))?;
+        match scheme {
+            "sqlite" if !rest.is_empty() => Ok(Self::Sqlite(rest.into())),
+            "sqlite" => Err(StoreError::Invalid {
+                field: "store.url",
+                message: "sqlite:// needs a file path, e.g. sqlite://data/parley.db".into(),
+            }),
+            "postgres" | "postgresql" => Ok(Self::Postgres(url.to_owned())),
+            other => Err(StoreError::UnknownScheme(other.to_owned())),
+        }
+    }
+}
+
+/// Opens the store a URL names, applying pending migrations.
+pub async fn connect(url: &str, pool_size: usize) -> StoreResult<DynStore> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path).await?)),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PostgresStore::connect(&url, pool_size).await?)),
+    }
+}
