@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Test services: install PostgreSQL and Redis from the distribution's packages when missing,
+# start private instances (own data directory under a temp dir, free loopback ports), and stop
+# them again. Sourced by scripts/test.sh; also usable by hand:
+#   scripts/services.sh start   # prints the export lines for PARLEY_TEST_*_URL
+#   scripts/services.sh stop DIR
+set -euo pipefail
+
+services_need_root_install() {
+  local missing=()
+  [ -x "$(pg_bindir)/initdb" ] || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "services: installing ${missing[*]} with apt-get" >&2
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  echo "${dir:-/usr/lib/postgresql/none/bin}"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs a command as the unprivileged postgres user when we are root (initdb refuses root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_services: sets SERVICES_DIR, PARLEY_TEST_POSTGRES_URL, PARLEY_TEST_REDIS_URL.
+start_services() {
+  services_need_root_install
+  SERVICES_DIR=$(mktemp -d /tmp/parley-services.XXXXXX)
+  chmod 755 "$SERVICES_DIR"
+  local bin; bin=$(pg_bindir)
+
+  if [ -z "${PARLEY_TEST_POSTGRES_URL:-}" ]; then
+    local pg_port; pg_port=$(free_port)
+    mkdir -p "$SERVICES_DIR/pg"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$SERVICES_DIR/pg"
+    as_pg "$bin/initdb" -D "$SERVICES_DIR/pg/data" -A trust -U postgres --no-sync -E UTF8 >"$SERVICES_DIR/pg/initdb.log" 2>&1 \
+      || { cat "$SERVICES_DIR/pg/initdb.log" >&2; return 1; }
+    # fsync off: a test cluster is thrown away; this only speeds up CREATE DATABASE per test.
+    as_pg "$bin/pg_ctl" -D "$SERVICES_DIR/pg/data" -l "$SERVICES_DIR/pg/server.log" -w -t 60 \
+      -o "-p $pg_port -k $SERVICES_DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400" start >/dev/null \
+      || { cat "$SERVICES_DIR/pg/server.log" >&2; return 1; }
+    echo "$pg_port" >"$SERVICES_DIR/pg.port"
+    export PARLEY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+    echo "services: PostgreSQL on 127.0.0.1:$pg_port ($SERVICES_DIR/pg)" >&2
+  fi
+
+  if [ -z "${PARLEY_TEST_REDIS_URL:-}" ]; then
+    local redis_port; redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --dir "$SERVICES_DIR" --pidfile "$SERVICES_DIR/redis.pid" --logfile "$SERVICES_DIR/redis.log" >/dev/null
+    for _ in $(seq 1 50); do [ -s "$SERVICES_DIR/redis.pid" ] && break; sleep 0.1; done
+    export PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+    echo "services: Redis on 127.0.0.1:$redis_port" >&2
+  fi
+}
+
+stop_services() {
+  local dir="${1:-${SERVICES_DIR:-}}"
+  [ -n "$dir" ] && [ -d "$dir" ] || return 0
+  if [ -d "$dir/pg/data" ]; then
+    as_pg "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -s "$dir/redis.pid" ]; then
+    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-}" in
+    start)
+      start_services
+      echo "export SERVICES_DIR=$SERVICES_DIR"
+      echo "export PARLEY_TEST_POSTGRES_URL=${PARLEY_TEST_POSTGRES_URL}"
+      echo "export PARLEY_TEST_REDIS_URL=${PARLEY_TEST_REDIS_URL}"
+      ;;
+    stop) stop_services "${2:?usage: services.sh stop DIR}" ;;
+    *) echo "usage: scripts/services.sh start | stop DIR" >&2; exit 2 ;;
+  esac
+fi
