@@ -18,6 +18,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub admin: AdminSettings,
     pub auth: AuthSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +89,14 @@ pub struct AuthSettings {
     pub login_per_ip_per_minute: u32,
     /// Login attempts allowed per account email per minute (burst the same).
     pub login_per_email_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// Domain of every inbox's fallback address (`{local part}@{inbound_domain}`), served by
+    /// Parley's own inbound SMTP listener; point the domain's MX record at the nodes.
+    pub inbound_domain: String,
 }
 
 #[derive(Debug, thiserror::Error)]

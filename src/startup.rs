@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, web};
@@ -154,6 +153,3 @@ pub async fn bootstrap(
         generated_password: generated,
     }))
 }
-
-/// How long `main` waits for the store at start-up before giving up.
-pub const STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
