@@ -47,6 +47,7 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bind = settings.http.bind.clone();
     let app = Application::build(settings).await?;
+    stop_on_signals(app.handle())?;
     let host = if bind == "0.0.0.0" || bind == "127.0.0.1" {
         "localhost"
     } else {
@@ -63,5 +64,21 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
     parley::store::connect(settings.store.url.expose_secret(), settings.store.pool_size).await?;
     println!("Parley: migrations applied");
+    Ok(())
+}
+
+/// Stops the server gracefully on SIGTERM or Ctrl-C: no new connections, in-flight requests
+/// finish within `http.shutdown_grace_secs`.
+fn stop_on_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
+            _ = interrupt.recv() => tracing::info!("interrupt: draining"),
+        }
+        handle.stop(true).await;
+    });
     Ok(())
 }

@@ -74,6 +74,9 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(settings.http.shutdown_grace_secs)
+        // Signals are handled by the binary (see `main`), registered before it reports that it
+        // listens, so a SIGTERM right after start-up is a graceful stop and never a kill.
+        .disable_signals()
         .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
@@ -98,7 +101,7 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/Ctrl-C (actix handles both), letting in-flight requests finish
+    /// Serves until stopped through [`Self::handle`], letting in-flight requests finish
     /// within `http.shutdown_grace_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

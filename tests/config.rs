@@ -20,7 +20,11 @@ fn leaf_keys(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaf_keys(&path, v, out);
             }
         }
@@ -38,10 +42,14 @@ fn default_toml() -> toml::Value {
 fn default_file_loads_into_settings_with_nothing_missing_or_extra() {
     // deny_unknown_fields refuses extra keys and serde refuses missing ones, so loading the
     // default file alone proves the two are in step.
-    let settings = Settings::load_from(&config_dir(), "none-such-overlay", no_vars()).expect("default.toml loads");
+    let settings = Settings::load_from(&config_dir(), "none-such-overlay", no_vars())
+        .expect("default.toml loads");
     assert_eq!(settings.http.port, 8080);
-    assert_eq!(parley::store::StoreUrl::parse(secrecy::ExposeSecret::expose_secret(&settings.store.url)).unwrap(),
-        parley::store::StoreUrl::Sqlite("data/parley.db".into()));
+    assert_eq!(
+        parley::store::StoreUrl::parse(secrecy::ExposeSecret::expose_secret(&settings.store.url))
+            .unwrap(),
+        parley::store::StoreUrl::Sqlite("data/parley.db".into())
+    );
 }
 
 #[test]
@@ -52,7 +60,10 @@ fn every_key_in_default_toml_has_a_comment_above_it() {
         let trimmed = line.trim();
         let is_key = !trimmed.is_empty() && !trimmed.starts_with('#') && !trimmed.starts_with('[');
         if is_key {
-            assert!(previous.starts_with('#'), "key without a comment above it in default.toml: {trimmed}");
+            assert!(
+                previous.starts_with('#'),
+                "key without a comment above it in default.toml: {trimmed}"
+            );
         }
         if !trimmed.is_empty() {
             previous = trimmed;
@@ -68,11 +79,22 @@ fn removing_any_key_from_default_toml_is_refused() {
     for key in &keys {
         let mut value = default_toml();
         let (section, leaf) = key.split_once('.').unwrap();
-        value.get_mut(section).and_then(toml::Value::as_table_mut).unwrap().remove(leaf);
+        value
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .unwrap()
+            .remove(leaf);
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("default.toml"), toml::to_string(&value).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            toml::to_string(&value).unwrap(),
+        )
+        .unwrap();
         let err = Settings::load_from(dir.path(), "none", no_vars()).expect_err(key);
-        assert!(err.to_string().contains(leaf), "error for missing {key} should name it: {err}");
+        assert!(
+            err.to_string().contains(leaf),
+            "error for missing {key} should name it: {err}"
+        );
     }
 }
 
@@ -84,9 +106,16 @@ fn write_overlay(dir: &Path, name: &str, text: &str) {
 #[test]
 fn overlay_then_environment_win_in_that_order() {
     let dir = tempfile::tempdir().unwrap();
-    write_overlay(dir.path(), "staging", "[http]\nport = 9000\nbind = \"0.0.0.0\"\n");
+    write_overlay(
+        dir.path(),
+        "staging",
+        "[http]\nport = 9000\nbind = \"0.0.0.0\"\n",
+    );
     let settings = Settings::load_from(dir.path(), "staging", no_vars()).unwrap();
-    assert_eq!((settings.http.port, settings.http.bind.as_str()), (9000, "0.0.0.0"));
+    assert_eq!(
+        (settings.http.port, settings.http.bind.as_str()),
+        (9000, "0.0.0.0")
+    );
 
     let vars = [
         ("PARLEY__HTTP__PORT", "9100"),
@@ -99,7 +128,10 @@ fn overlay_then_environment_win_in_that_order() {
     let settings = Settings::load_from(dir.path(), "staging", vars).unwrap();
     assert_eq!(settings.http.port, 9100);
     assert_eq!(settings.http.bind, "127.0.0.2");
-    assert_eq!(secrecy::ExposeSecret::expose_secret(&settings.store.url), "postgres://u:p@127.0.0.1:5432/parley");
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&settings.store.url),
+        "postgres://u:p@127.0.0.1:5432/parley"
+    );
     assert_eq!(settings.bus.redis_url, "redis://127.0.0.1:6379/");
 }
 
@@ -108,15 +140,31 @@ fn unknown_keys_stop_loading_and_are_named() {
     let cases = [
         ("file section", "[htttp]\nport = 1\n", vec![], "htttp"),
         ("file key", "[http]\nprot = 1\n", vec![], "prot"),
-        ("environment key", "", vec![("PARLEY__HTTP__PROT", "1")], "prot"),
-        ("environment section", "", vec![("PARLEY__STOR__URL", "x")], "stor"),
+        (
+            "environment key",
+            "",
+            vec![("PARLEY__HTTP__PROT", "1")],
+            "prot",
+        ),
+        (
+            "environment section",
+            "",
+            vec![("PARLEY__STOR__URL", "x")],
+            "stor",
+        ),
     ];
     for (case, overlay, vars, name) in cases {
         let dir = tempfile::tempdir().unwrap();
         write_overlay(dir.path(), "t", overlay);
-        let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let err = Settings::load_from(dir.path(), "t", vars).expect_err(case);
-        assert!(err.to_string().contains(name), "{case}: error should name '{name}': {err}");
+        assert!(
+            err.to_string().contains(name),
+            "{case}: error should name '{name}': {err}"
+        );
     }
 }
 
@@ -130,14 +178,22 @@ fn a_wrong_type_is_refused_with_the_key() {
 #[test]
 fn shipped_overlays_load() {
     for overlay in ["local", "test", "production.example"] {
-        assert!(config_dir().join(format!("{overlay}.toml")).exists(), "config/{overlay}.toml is shipped");
-        Settings::load_from(&config_dir(), overlay, no_vars()).unwrap_or_else(|e| panic!("{overlay}: {e}"));
+        assert!(
+            config_dir().join(format!("{overlay}.toml")).exists(),
+            "config/{overlay}.toml is shipped"
+        );
+        Settings::load_from(&config_dir(), overlay, no_vars())
+            .unwrap_or_else(|e| panic!("{overlay}: {e}"));
     }
 }
 
 #[test]
 fn unknown_store_url_schemes_are_refused_by_name() {
-    for (url, named) in [("mysql://x/y", "mysql"), ("sqlite:data.db", "sqlite:data.db"), ("postgress://h/db", "postgress")] {
+    for (url, named) in [
+        ("mysql://x/y", "mysql"),
+        ("sqlite:data.db", "sqlite:data.db"),
+        ("postgress://h/db", "postgress"),
+    ] {
         let err = parley::store::StoreUrl::parse(url).expect_err(url);
         assert!(err.to_string().contains(named), "{url}: {err}");
     }

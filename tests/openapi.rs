@@ -14,7 +14,11 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         // health.rs serves at the root; every other family lives under /api/v1.
-        let prefix = if path.file_name().unwrap() == "health.rs" { "" } else { "/api/v1" };
+        let prefix = if path.file_name().unwrap() == "health.rs" {
+            ""
+        } else {
+            "/api/v1"
+        };
         for line in text.lines() {
             let line = line.trim();
             for method in ["get", "post", "put", "patch", "delete"] {
@@ -42,21 +46,39 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
     let app = spawn_app(backend).await;
     let answer = app.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(answer.status, 200);
-    assert!(answer.body["openapi"].as_str().unwrap().starts_with("3."), "OpenAPI 3 document");
+    assert!(
+        answer.body["openapi"].as_str().unwrap().starts_with("3."),
+        "OpenAPI 3 document"
+    );
 
     let declared = declared_routes();
     let documented = documented_routes(&answer.body);
     assert!(declared.len() >= 10, "found only {declared:?}");
     let missing: Vec<_> = declared.difference(&documented).collect();
-    assert!(missing.is_empty(), "routes missing from /api/openapi.json: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from /api/openapi.json: {missing:?}"
+    );
 
     // Every documented route is served: a made-up id gets the route's own answer, not `no_route`.
     let some_id = uuid::Uuid::now_v7().to_string();
     for (method, path) in &documented {
-        let concrete = path.replace("{id}", &some_id).replace("{agent_id}", &some_id);
-        let body = if method == "GET" || method == "DELETE" { None } else { Some(serde_json::json!({})) };
-        let answer = app.call(method, &concrete, Some(&app.admin_token), body).await;
-        assert_ne!(answer.code(), "no_route", "{method} {path} is documented but not served");
+        let concrete = path
+            .replace("{id}", &some_id)
+            .replace("{agent_id}", &some_id);
+        let body = if method == "GET" || method == "DELETE" {
+            None
+        } else {
+            Some(serde_json::json!({}))
+        };
+        let answer = app
+            .call(method, &concrete, Some(&app.admin_token), body)
+            .await;
+        assert_ne!(
+            answer.code(),
+            "no_route",
+            "{method} {path} is documented but not served"
+        );
     }
 }
 
