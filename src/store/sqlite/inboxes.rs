@@ -437,6 +437,8 @@ pub(super) fn list_chatflows(
     account: AccountId,
     channel: ChannelId,
 ) -> Result<Vec<Chatflow>, Fail> {
+    // Same answer as for a missing channel: another account's channel is NotFound.
+    get_channel(c, account, channel)?;
     let flows = c
         .prepare_cached(&format!(
             "SELECT {CHATFLOW_COLUMNS} FROM chatflows

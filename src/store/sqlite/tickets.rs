@@ -8,8 +8,9 @@ use super::{Fail, Filter, into_page, invalid, not_found, require_ref};
 use crate::domain::*;
 use crate::store::{Page, PageRequest, StoreError};
 
-/// The title of a ticket made without one from a conversation without a subject.
-const UNTITLED: &str = "(no subject)";
+/// The title of a ticket made without one from a conversation without a subject whose contact
+/// has no name, email or phone either.
+const UNTITLED: &str = "Conversation";
 
 const TICKET_COLUMNS: &str = "id, account_id, inbox_id, conversation_id, contact_id, title, \
     stage, priority, owner_id, created_at, updated_at";
@@ -54,7 +55,10 @@ pub(super) fn create_ticket(
     let title = match (new.title, conversation.subject) {
         (Some(title), _) => title.into(),
         (None, Some(subject)) if !subject.trim().is_empty() => subject,
-        (None, _) => UNTITLED.to_owned(),
+        (None, _) => contact_label(c, account, conversation.contact_id)?.map_or_else(
+            || UNTITLED.to_owned(),
+            |label| format!("Conversation with {label}"),
+        ),
     };
     let now = now();
     let ticket = Ticket {
@@ -158,4 +162,20 @@ pub(super) fn list_tickets(
         .query_map(sql.params(), ticket_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(into_page(rows, page.clamped_limit(), |ticket| ticket.id.0))
+}
+
+/// The contact's name, else email, else phone: what an agent would call them.
+fn contact_label(
+    c: &Connection,
+    account: AccountId,
+    contact: ContactId,
+) -> Result<Option<String>, Fail> {
+    let label = c
+        .prepare_cached(
+            "SELECT COALESCE(name, email, phone) FROM contacts WHERE account_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![account, contact], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten();
+    Ok(label)
 }
