@@ -20,12 +20,14 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 
+/// Parsed by hand rather than by serde, whose query errors do not name the parameter.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelQuery {
     /// Only the channels of this inbox.
-    pub inbox_id: Option<InboxId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub inbox_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,7 +71,17 @@ async fn list_channels(
     who: Authenticated,
     query: web::Query<ChannelQuery>,
 ) -> ApiResult<web::Json<Vec<Channel>>> {
-    let channels = match query.inbox_id {
+    let inbox_id = match query.inbox_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<InboxId>().map_err(|e| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("inbox_id: '{raw}' is not an id ({e})"),
+            )
+            .with_field("inbox_id")
+        })?),
+    };
+    let channels = match inbox_id {
         Some(inbox) => {
             // Checked first so that an unknown inbox is 404, not an empty list.
             state.store.get_inbox(who.account(), inbox).await?;
