@@ -199,7 +199,7 @@ fn body_cases(
             method,
             path,
             Some(token),
-            Body::Raw("{\"name\": ".into()),
+            Body::Raw("{not json".into()),
         )
         .expect(400, "malformed_json"),
         case(
