@@ -1460,6 +1460,16 @@ async fn channel_routes_refuse_bad_requests_and_write_nothing(backend: Backend) 
             "settings.smtp_tls",
         ),
         (
+            "tls mode as a number",
+            new("email", with("imap_tls", json!(1))),
+            "settings.imap_tls",
+        ),
+        (
+            "kind as a number",
+            json!({"inbox_id": inbox, "kind": 2, "name": "N", "settings": {}}),
+            "kind",
+        ),
+        (
             "missing password",
             new("email", without("imap_password")),
             "settings.imap_password",
