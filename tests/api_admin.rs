@@ -1660,3 +1660,47 @@ on_both_backends!(
     channels_are_created_read_changed_and_deleted,
     channel_routes_refuse_bad_requests_and_write_nothing,
 );
+
+async fn openapi_documents_the_admin_routes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(doc.status, 200);
+    let paths = &doc.body["paths"];
+    let routes = [
+        ("/api/v1/agents", ["get", "post"].as_slice()),
+        ("/api/v1/agents/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/teams", &["get", "post"]),
+        ("/api/v1/teams/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/teams/{id}/members", &["put"]),
+        ("/api/v1/inboxes", &["get", "post"]),
+        ("/api/v1/inboxes/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/inboxes/{id}/members", &["put"]),
+        ("/api/v1/channels", &["get", "post"]),
+        ("/api/v1/channels/{id}", &["get", "patch", "delete"]),
+    ];
+    for (path, methods) in routes {
+        for method in methods {
+            let op = &paths[path][method];
+            assert!(op.is_object(), "{method} {path} is not documented");
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} does not document 401"
+            );
+        }
+    }
+    let view = &doc.body["components"]["schemas"]["InboxView"];
+    assert!(
+        view.to_string().contains("fallback_address"),
+        "InboxView: {view}"
+    );
+}
+
+/// The document does not depend on the store, so one backend is enough.
+mod openapi {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn documents_the_admin_routes() {
+        openapi_documents_the_admin_routes(Backend::Sqlite).await;
+    }
+}
