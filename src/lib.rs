@@ -5,6 +5,7 @@
 //! - [`store`]: the source of truth, one [`store::Store`] trait with PostgreSQL and SQLite
 //!   backends and their migrations.
 //! - [`auth`]: password hashing, session and API tokens.
+//! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
 //! - [`startup`]: building a node from settings and running it until stopped.
@@ -14,6 +15,7 @@
 //! their own modules (see `docs/architecture.md`).
 
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -1,3 +1,299 @@
-//! Routes for channels (being written).
+//! Channels: the ways into an inbox (chat, email, messenger, form). Admins manage them; agents
+//! read the channels of the inboxes they are members of.
+//!
+//! Settings are parsed by `crate::channels` for the channel's kind. Answers never carry a
+//! password or token (they show `null` and `has_<name>: true`); the chat identity secret is
+//! shown to admins only.
 
-pub fn routes(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{ApiJson, Authenticated};
+use super::state::AppState;
+use crate::channels::{ChannelSettings, SettingsError, redact};
+use crate::domain::{
+    AccountId, Channel, ChannelId, ChannelKind, ChannelPatch, InboxId, Name, NewChannel,
+};
+use crate::store::StoreError;
+
+/// Parsed by hand rather than by serde, whose query errors do not name the parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelQuery {
+    /// Only the channels of this inbox.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub inbox_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannelRequest {
+    pub inbox_id: InboxId,
+    pub kind: ChannelKind,
+    pub name: Name,
+    /// The kind's settings. chat: `allowed_origins`, `require_identity_verification`.
+    /// email: `imap_host`, `imap_port`, `imap_tls` (`tls`/`starttls`/`none`), `imap_username`,
+    /// `imap_password`, the same five for `smtp_`, `sender_name`, `sender_address`, `signature`,
+    /// `route_to`. messenger: `page_id`, `page_access_token`, `app_secret`, `verify_token`.
+    /// form: `fields` (`name`, `label`, `kind`, `required`, `options`).
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+}
+
+/// A change to a channel; absent fields stay as they are. In `settings`, given keys replace the
+/// stored ones and the others stay; a secret left out or sent as `null` keeps its stored value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchChannelRequest {
+    /// Moves the channel to another inbox of the account.
+    pub inbox_id: Option<InboxId>,
+    pub name: Option<Name>,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Map<String, Value>>,
+}
+
+/// Admins: every channel, or one inbox's. Agents: the channels of their inboxes.
+#[utoipa::path(tag = "channels", params(ChannelQuery), responses(
+    (status = 200, body = Vec<Channel>),
+    (status = 400, body = ErrorBody, description = "Malformed query"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not a member of that inbox"),
+    (status = 404, body = ErrorBody, description = "No such inbox"),
+))]
+#[get("/channels")]
+async fn list_channels(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    query: web::Query<ChannelQuery>,
+) -> ApiResult<web::Json<Vec<Channel>>> {
+    let inbox_id = match query.inbox_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<InboxId>().map_err(|e| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("inbox_id: '{raw}' is not an id ({e})"),
+            )
+            .with_field("inbox_id")
+        })?),
+    };
+    let channels = match inbox_id {
+        Some(inbox) => {
+            // Checked first so that an unknown inbox is 404, not an empty list.
+            state.store.get_inbox(who.account(), inbox).await?;
+            who.require_inbox(&state, inbox).await?;
+            state
+                .store
+                .list_channels(who.account(), Some(inbox))
+                .await?
+        }
+        None => {
+            let all = state.store.list_channels(who.account(), None).await?;
+            match who.visible_inboxes(&state).await? {
+                None => all,
+                Some(visible) => all
+                    .into_iter()
+                    .filter(|c| visible.contains(&c.inbox_id))
+                    .collect(),
+            }
+        }
+    };
+    Ok(web::Json(
+        channels.into_iter().map(|c| shown(&who, c)).collect(),
+    ))
+}
+
+/// Creates a channel in an inbox (admins).
+#[utoipa::path(tag = "channels", request_body = NewChannelRequest, responses(
+    (status = 201, body = Channel),
+    (status = 400, body = ErrorBody, description = "Malformed JSON"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not an admin"),
+    (status = 413, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "A field is invalid; `field` names it, e.g. `settings.imap_port`"),
+))]
+#[post("/channels")]
+async fn create_channel(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: ApiJson<NewChannelRequest>,
+) -> ApiResult<HttpResponse> {
+    who.require_admin()?;
+    let NewChannelRequest {
+        inbox_id,
+        kind,
+        name,
+        settings,
+    } = body.0;
+    let settings = ChannelSettings::parse_new(kind, &settings).map_err(settings_error)?;
+    check_agents(&state, who.account(), &settings).await?;
+    let channel = state
+        .store
+        .create_channel(
+            who.account(),
+            NewChannel {
+                inbox_id,
+                kind,
+                name,
+                settings: settings.to_stored(),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(shown(&who, channel)))
+}
+
+/// One channel (admins, or members of its inbox).
+#[utoipa::path(tag = "channels", params(("id" = ChannelId, Path)), responses(
+    (status = 200, body = Channel),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not a member of the channel's inbox"),
+    (status = 404, body = ErrorBody),
+))]
+#[get("/channels/{id}")]
+async fn get_channel(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChannelId>,
+) -> ApiResult<web::Json<Channel>> {
+    let channel = state
+        .store
+        .get_channel(who.account(), id.into_inner())
+        .await?;
+    who.require_inbox(&state, channel.inbox_id).await?;
+    Ok(web::Json(shown(&who, channel)))
+}
+
+/// Renames a channel, moves it to another inbox, or changes its settings (admins).
+#[utoipa::path(tag = "channels", params(("id" = ChannelId, Path)), request_body = PatchChannelRequest,
+    responses(
+        (status = 200, body = Channel),
+        (status = 400, body = ErrorBody, description = "Malformed JSON or id"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an admin"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "A field is invalid; `field` names it"),
+    )
+)]
+#[patch("/channels/{id}")]
+async fn update_channel(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChannelId>,
+    body: ApiJson<PatchChannelRequest>,
+) -> ApiResult<web::Json<Channel>> {
+    who.require_admin()?;
+    let id = id.into_inner();
+    let PatchChannelRequest {
+        inbox_id,
+        name,
+        settings,
+    } = body.0;
+    let current = state.store.get_channel(who.account(), id).await?;
+    if let Some(inbox) = inbox_id {
+        match state.store.get_inbox(who.account(), inbox).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ApiError::invalid_field(
+                    "inbox_id",
+                    "no such inbox in this account",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let settings = match settings {
+        Some(input) => {
+            let parsed = ChannelSettings::parse_patch(current.kind, &current.settings, &input)
+                .map_err(settings_error)?;
+            check_agents(&state, who.account(), &parsed).await?;
+            Some(parsed.to_stored())
+        }
+        None => None,
+    };
+    let channel = state
+        .store
+        .update_channel(
+            who.account(),
+            id,
+            ChannelPatch {
+                inbox_id,
+                name,
+                settings,
+            },
+        )
+        .await?;
+    Ok(web::Json(shown(&who, channel)))
+}
+
+/// Deletes a channel and its chatflows (admins). Refused while it has conversations.
+#[utoipa::path(tag = "channels", params(("id" = ChannelId, Path)), responses(
+    (status = 204, description = "Deleted"),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not an admin"),
+    (status = 404, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "The channel has conversations"),
+))]
+#[delete("/channels/{id}")]
+async fn delete_channel(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChannelId>,
+) -> ApiResult<HttpResponse> {
+    who.require_admin()?;
+    state
+        .store
+        .delete_channel(who.account(), id.into_inner())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The channel as this caller may see it.
+fn shown(who: &Authenticated, mut channel: Channel) -> Channel {
+    channel.settings = redact(channel.kind, &channel.settings, who.is_admin());
+    channel
+}
+
+fn settings_error(e: SettingsError) -> ApiError {
+    match e {
+        SettingsError::Invalid { field, message } => ApiError::invalid_field(field, message),
+        SettingsError::Random(_) => ApiError::internal(&e),
+    }
+}
+
+/// Agents named in settings (an email channel's `route_to`) must be agents of the account.
+async fn check_agents(
+    state: &AppState,
+    account: AccountId,
+    settings: &ChannelSettings,
+) -> ApiResult<()> {
+    let wanted = settings.agent_ids();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let agents = state.store.list_agents(account).await?;
+    match wanted
+        .iter()
+        .position(|id| !agents.iter().any(|a| a.id == *id))
+    {
+        Some(i) => Err(ApiError::invalid_field(
+            format!("settings.route_to[{i}]"),
+            "not an agent of this account",
+        )),
+        None => Ok(()),
+    }
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_channels)
+        .service(create_channel)
+        .service(get_channel)
+        .service(update_channel)
+        .service(delete_channel);
+}

@@ -59,6 +59,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
+            // serde_json reports a number or list where an enum's word belongs as a syntax error
+            // ("expected value"); when the body is valid JSON, it is that field's value at fault.
+            serde_json::error::Category::Syntax
+                if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
+            {
+                ApiError::invalid_field(
+                    path,
+                    "this value has the wrong type; expected one of the allowed words",
+                )
+            }
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
             | serde_json::error::Category::Io => ApiError::bad_request(
