@@ -59,6 +59,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
+            // serde_json reports a wrongly typed enum value (`"status": 3`) as a syntax error;
+            // when the body as a whole is valid JSON, it is that field that is wrong.
+            serde_json::error::Category::Syntax
+                if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
+            {
+                ApiError::invalid_field(path, "invalid type: expected one of the allowed words")
+            }
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
             | serde_json::error::Category::Io => ApiError::bad_request(
