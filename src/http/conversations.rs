@@ -323,4 +323,13 @@ mod tests {
             "a missing team_id is named"
         );
     }
+
+    #[test]
+    fn a_status_of_the_wrong_type_is_a_field_error_not_malformed_json() {
+        let e = crate::http::extract::parse_json::<StatusRequest>(br#"{"status": 3}"#).err();
+        let e = e.map(|e| (e.status.as_u16(), e.code, e.field));
+        assert_eq!(e, Some((422, "invalid_field", Some("status".to_owned()))));
+        let e = crate::http::extract::parse_json::<StatusRequest>(br#"{"status": 3"#).err();
+        assert_eq!(e.map(|e| e.code), Some("malformed_json"));
+    }
 }
