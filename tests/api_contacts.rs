@@ -268,303 +268,89 @@ async fn refused_contact_writes_name_the_field_and_store_nothing(backend: Backen
     let too_many: serde_json::Map<String, Value> =
         (0..101).map(|i| (format!("k{i}"), json!(i))).collect();
 
-    // (case, method, path, body, status, code, field)
-    let cases: Vec<(&str, &str, String, Value, u16, &str, Option<&str>)> = vec![
-        (
-            "create: nothing identifying",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"properties": {"plan": "pro"}}),
-            422,
-            "invalid_field",
-            Some("email"),
-        ),
-        (
-            "create: name of wrong type",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": 5}),
-            422,
-            "invalid_field",
-            Some("name"),
-        ),
-        (
-            "create: bad email",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"email": "not-an-email"}),
-            422,
-            "invalid_field",
-            Some("email"),
-        ),
-        (
-            "create: bad phone",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"phone": "call me"}),
-            422,
-            "invalid_field",
-            Some("phone"),
-        ),
-        (
-            "create: name too long",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "n".repeat(121)}),
-            422,
-            "invalid_field",
-            Some("name"),
-        ),
-        (
-            "create: unknown field",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "nickname": "Y"}),
-            422,
-            "invalid_field",
-            None,
-        ),
-        (
-            "create: property name with capitals",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "properties": {"Plan": 1}}),
-            422,
-            "invalid_field",
-            Some("properties"),
-        ),
-        (
-            "create: nested property value",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "properties": {"plan": {"tier": 1}}}),
-            422,
-            "invalid_field",
-            Some("properties.plan"),
-        ),
-        (
-            "create: property text too long",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "properties": {"note": "x".repeat(1001)}}),
-            422,
-            "invalid_field",
-            Some("properties.note"),
-        ),
-        (
-            "create: 101 properties",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "properties": too_many}),
-            422,
-            "invalid_field",
-            Some("properties"),
-        ),
-        (
-            "create: unknown owner",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "owner_id": uuid::Uuid::now_v7()}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "create: another account's owner",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"name": "X", "owner_id": w.other.admin.id}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "create: email already used",
-            "POST",
-            "/api/v1/contacts".into(),
-            json!({"email": "VISITOR@customer.test"}),
-            409,
-            "conflict",
-            Some("email"),
-        ),
-        (
-            "patch: clears all three",
-            "PATCH",
-            format!("/api/v1/contacts/{ours}"),
-            json!({"email": null}),
-            422,
-            "invalid_field",
-            Some("email"),
-        ),
-        (
-            "patch: properties null",
-            "PATCH",
-            format!("/api/v1/contacts/{ours}"),
-            json!({"properties": null}),
-            422,
-            "invalid_field",
-            Some("properties"),
-        ),
-        (
-            "patch: wrong type",
-            "PATCH",
-            format!("/api/v1/contacts/{ours}"),
-            json!({"phone": 12345}),
-            422,
-            "invalid_field",
-            Some("phone"),
-        ),
-        (
-            "patch: unknown contact",
-            "PATCH",
-            format!("/api/v1/contacts/{}", uuid::Uuid::now_v7()),
-            json!({"name": "X"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "patch: another account's contact",
-            "PATCH",
-            format!("/api/v1/contacts/{theirs}"),
-            json!({"name": "X"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "patch: malformed id",
-            "PATCH",
-            "/api/v1/contacts/nope".into(),
-            json!({"name": "X"}),
-            400,
-            "invalid_path",
-            None,
-        ),
-        (
-            "merge: missing merged_id",
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({}),
-            422,
-            "invalid_field",
-            Some("merged_id"),
-        ),
-        (
-            "merge: merged_id not an id",
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({"merged_id": "abc"}),
-            422,
-            "invalid_field",
-            Some("merged_id"),
-        ),
-        (
-            "merge: with itself",
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({"merged_id": ours}),
-            422,
-            "invalid_field",
-            Some("merged_id"),
-        ),
-        (
-            "merge: unknown duplicate",
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({"merged_id": uuid::Uuid::now_v7()}),
-            422,
-            "invalid_field",
-            Some("merged_id"),
-        ),
-        (
-            "merge: another account's duplicate",
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({"merged_id": theirs}),
-            422,
-            "invalid_field",
-            Some("merged_id"),
-        ),
-        (
-            "merge: into another account's contact",
-            "POST",
-            format!("/api/v1/contacts/{theirs}/merge"),
-            json!({"merged_id": ours}),
-            404,
-            "not_found",
-            None,
-        ),
+    let t = &w.member_token;
+    let create = ("POST", "/api/v1/contacts");
+    #[rustfmt::skip]
+    let cases = [
+        ("nothing identifying", json!({"properties": {"plan": "pro"}}), bad("email")),
+        ("name of wrong type", json!({"name": 5}), bad("name")),
+        ("bad email", json!({"email": "not-an-email"}), bad("email")),
+        ("bad phone", json!({"phone": "call me"}), bad("phone")),
+        ("name too long", json!({"name": "n".repeat(121)}), bad("name")),
+        ("unknown field", json!({"name": "X", "nickname": "Y"}), (422, "invalid_field", None)),
+        ("property name with capitals", json!({"name": "X", "properties": {"Plan": 1}}), bad("properties")),
+        ("nested property value", json!({"name": "X", "properties": {"plan": {"tier": 1}}}),
+            bad("properties.plan")),
+        ("property text too long", json!({"name": "X", "properties": {"note": "x".repeat(1001)}}),
+            bad("properties.note")),
+        ("101 properties", json!({"name": "X", "properties": too_many}), bad("properties")),
+        ("unknown owner", json!({"name": "X", "owner_id": uuid::Uuid::now_v7()}), bad("owner_id")),
+        ("another account's owner", json!({"name": "X", "owner_id": w.other.admin.id}), bad("owner_id")),
+        ("email already used", json!({"email": "VISITOR@customer.test"}), (409, "conflict", Some("email"))),
     ];
-    for (case, method, path, body, status, code, field) in cases {
-        let answer = w
-            .app
-            .call(method, &path, Some(&w.member_token), Some(body))
-            .await;
-        assert_error(case, &answer, status, code, field);
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, create, case, Some(body), expect).await;
     }
 
+    let path = format!("/api/v1/contacts/{ours}");
+    let patch = ("PATCH", path.as_str());
+    #[rustfmt::skip]
+    let cases = [
+        ("clears all three", json!({"email": null}), bad("email")),
+        ("properties null", json!({"properties": null}), bad("properties")),
+        ("wrong type", json!({"phone": 12345}), bad("phone")),
+    ];
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, patch, case, Some(body), expect).await;
+    }
+    let unknown = format!("/api/v1/contacts/{}", uuid::Uuid::now_v7());
+    let foreign = format!("/api/v1/contacts/{theirs}");
+    #[rustfmt::skip]
+    let cases = [
+        ("unknown contact", unknown.as_str(), NOT_FOUND),
+        ("another account's contact", foreign.as_str(), NOT_FOUND),
+        ("malformed id", "/api/v1/contacts/nope", (400, "invalid_path", None)),
+    ];
+    for (case, path, expect) in cases {
+        let body = Some(json!({"name": "X"}));
+        expect_refusal(&w.app, t, ("PATCH", path), case, body, expect).await;
+    }
+
+    let path = format!("/api/v1/contacts/{ours}/merge");
+    let merge = ("POST", path.as_str());
+    #[rustfmt::skip]
+    let cases = [
+        ("missing merged_id", json!({}), bad("merged_id")),
+        ("merged_id not an id", json!({"merged_id": "abc"}), bad("merged_id")),
+        ("with itself", json!({"merged_id": ours}), bad("merged_id")),
+        ("unknown duplicate", json!({"merged_id": uuid::Uuid::now_v7()}), bad("merged_id")),
+        ("another account's duplicate", json!({"merged_id": theirs}), bad("merged_id")),
+    ];
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, merge, case, Some(body), expect).await;
+    }
+    let into_theirs = format!("/api/v1/contacts/{theirs}/merge");
+    let body = Some(json!({"merged_id": ours}));
+    let case = "into another account's contact";
+    expect_refusal(&w.app, t, ("POST", &into_theirs), case, body, NOT_FOUND).await;
+
     // A body each route would accept, so that only the credentials are at fault.
+    #[rustfmt::skip]
     let writes = [
         ("POST", "/api/v1/contacts".to_owned(), json!({"name": "Y"})),
-        (
-            "PATCH",
-            format!("/api/v1/contacts/{ours}"),
-            json!({"name": "Y"}),
-        ),
-        (
-            "POST",
-            format!("/api/v1/contacts/{ours}/merge"),
-            json!({"merged_id": theirs}),
-        ),
+        ("PATCH", format!("/api/v1/contacts/{ours}"), json!({"name": "Y"})),
+        ("POST", format!("/api/v1/contacts/{ours}/merge"), json!({"merged_id": theirs})),
     ];
     let (browser, _csrf) = cookie_session(&w.app, "member@a.test").await;
     for (method, path, body) in &writes {
-        let case = format!("{method} {path}");
-        let malformed = raw(&w.app, method, path, &w.member_token, "{,}").await;
-        assert_error(
-            &format!("{case}: malformed JSON"),
-            &malformed,
-            400,
-            "malformed_json",
-            None,
-        );
-        let huge = json!({"name": "x".repeat(OVERSIZE_BODY_BYTES)}).to_string();
-        let oversize = raw(&w.app, method, path, &w.member_token, huge).await;
-        assert_error(
-            &format!("{case}: oversize body"),
-            &oversize,
-            413,
-            "payload_too_large",
-            None,
-        );
-        let anonymous = w.app.call(method, path, None, Some(body.clone())).await;
-        assert_error(
-            &format!("{case}: no credentials"),
-            &anonymous,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let bogus = w
-            .app
-            .call(method, path, Some("plt_bogus"), Some(body.clone()))
-            .await;
-        assert_error(
-            &format!("{case}: unknown token"),
-            &bogus,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let forged = without_csrf(&browser, &w.app, method, path, body.clone()).await;
-        assert_error(
-            &format!("{case}: cookie without CSRF token"),
-            &forged,
-            403,
-            "csrf_failed",
-            None,
-        );
+        refuses_bad_framing_and_credentials(
+            &w.app,
+            &w.member_token,
+            &browser,
+            (method, path),
+            body,
+        )
+        .await;
     }
 
     assert_eq!(
@@ -578,73 +364,22 @@ async fn contact_reads_refuse_strangers_and_bad_queries(backend: Backend) {
     let w = World::new(backend).await;
     let theirs = w.other.contact.id;
     let ours = w.contact.id;
+    let bad_query = |field| (400, "invalid_query", Some(field));
+    #[rustfmt::skip]
     let cases = [
-        (
-            "another account's contact",
-            format!("/api/v1/contacts/{theirs}"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "unknown contact",
-            format!("/api/v1/contacts/{}", uuid::Uuid::now_v7()),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "malformed id",
-            "/api/v1/contacts/123".to_owned(),
-            400,
-            "invalid_path",
-            None,
-        ),
-        (
-            "bad email filter",
-            "/api/v1/contacts?email=nope".to_owned(),
-            400,
-            "invalid_query",
-            Some("email"),
-        ),
-        (
-            "bad limit",
-            "/api/v1/contacts?limit=many".to_owned(),
-            400,
-            "invalid_query",
-            Some("limit"),
-        ),
-        (
-            "bad after",
-            "/api/v1/contacts?after=xyz".to_owned(),
-            400,
-            "invalid_query",
-            Some("after"),
-        ),
-        (
-            "unknown parameter",
-            "/api/v1/contacts?nmae=ada".to_owned(),
-            400,
-            "invalid_query",
-            Some("nmae"),
-        ),
+        ("another account's contact", format!("/api/v1/contacts/{theirs}"), NOT_FOUND),
+        ("unknown contact", format!("/api/v1/contacts/{}", uuid::Uuid::now_v7()), NOT_FOUND),
+        ("malformed id", "/api/v1/contacts/123".to_owned(), (400, "invalid_path", None)),
+        ("bad email filter", "/api/v1/contacts?email=nope".to_owned(), bad_query("email")),
+        ("bad limit", "/api/v1/contacts?limit=many".to_owned(), bad_query("limit")),
+        ("bad after", "/api/v1/contacts?after=xyz".to_owned(), bad_query("after")),
+        ("unknown parameter", "/api/v1/contacts?nmae=ada".to_owned(), bad_query("nmae")),
     ];
-    for (case, path, status, code, field) in cases {
-        let answer = w.app.get(&path, &w.member_token).await;
-        assert_error(case, &answer, status, code, field);
+    for (case, path, expect) in cases {
+        expect_refusal(&w.app, &w.member_token, ("GET", &path), case, None, expect).await;
     }
-    for path in [
-        "/api/v1/contacts".to_owned(),
-        format!("/api/v1/contacts/{ours}"),
-    ] {
-        let answer = w.app.call("GET", &path, None, None).await;
-        assert_error(
-            &format!("GET {path} anonymously"),
-            &answer,
-            401,
-            "unauthenticated",
-            None,
-        );
+    for path in ["/api/v1/contacts", &format!("/api/v1/contacts/{ours}")] {
+        refuses_anonymous_read(&w.app, path).await;
     }
     let by_other_admin = w
         .app

@@ -117,44 +117,17 @@ async fn conversation_filters_and_paging(backend: Backend) {
         third.id.to_string(),
         w.conversation2.id.to_string(),
     );
+    #[rustfmt::skip]
     let cases: Vec<(&str, String, Vec<&String>)> = vec![
-        (
-            "by inbox",
-            format!("inbox_id={}", w.inbox.id),
-            vec![&c3, &c2, &c1],
-        ),
+        ("by inbox", format!("inbox_id={}", w.inbox.id), vec![&c3, &c2, &c1]),
         ("by status", "status=closed".into(), vec![&c3]),
-        (
-            "open ones",
-            "status=open".into(),
-            vec![&c2, &other_inbox, &c1],
-        ),
-        (
-            "by assignee",
-            format!("assignee_id={}", w.member.id),
-            vec![&c2],
-        ),
+        ("open ones", "status=open".into(), vec![&c2, &other_inbox, &c1]),
+        ("by assignee", format!("assignee_id={}", w.member.id), vec![&c2]),
         ("by team", format!("team_id={}", team.id), vec![&c2]),
-        (
-            "by channel",
-            format!("channel_id={}", w.channel2.id),
-            vec![&other_inbox],
-        ),
-        (
-            "by contact",
-            format!("contact_id={}", other_contact.id),
-            vec![&c2],
-        ),
-        (
-            "unassigned",
-            "unassigned=true".into(),
-            vec![&c3, &other_inbox, &c1],
-        ),
-        (
-            "combined",
-            format!("inbox_id={}&status=open&unassigned=true", w.inbox.id),
-            vec![&c1],
-        ),
+        ("by channel", format!("channel_id={}", w.channel2.id), vec![&other_inbox]),
+        ("by contact", format!("contact_id={}", other_contact.id), vec![&c2]),
+        ("unassigned", "unassigned=true".into(), vec![&c3, &other_inbox, &c1]),
+        ("combined", format!("inbox_id={}&status=open&unassigned=true", w.inbox.id), vec![&c1]),
     ];
     for (case, query, expected) in cases {
         let page = w
@@ -333,43 +306,16 @@ async fn assignment_records_an_event_and_checks_the_assignee(backend: Backend) {
         .await
         .unwrap();
     let before = w.items(w.account, &w.conversation).await;
+    #[rustfmt::skip]
     let refusals = [
-        (
-            "not a member of the inbox",
-            json!({"assignee_id": w.outsider.id, "team_id": null}),
-            "assignee_id",
-        ),
-        (
-            "deactivated",
-            json!({"assignee_id": gone.id, "team_id": null}),
-            "assignee_id",
-        ),
-        (
-            "another account's agent",
-            json!({"assignee_id": w.other.admin.id, "team_id": null}),
-            "assignee_id",
-        ),
-        (
-            "unknown agent",
-            json!({"assignee_id": uuid(), "team_id": null}),
-            "assignee_id",
-        ),
-        (
-            "unknown team",
-            json!({"assignee_id": null, "team_id": uuid()}),
-            "team_id",
-        ),
+        ("not a member of the inbox", json!({"assignee_id": w.outsider.id, "team_id": null}), "assignee_id"),
+        ("deactivated", json!({"assignee_id": gone.id, "team_id": null}), "assignee_id"),
+        ("another account's agent", json!({"assignee_id": w.other.admin.id, "team_id": null}), "assignee_id"),
+        ("unknown agent", json!({"assignee_id": uuid(), "team_id": null}), "assignee_id"),
+        ("unknown team", json!({"assignee_id": null, "team_id": uuid()}), "team_id"),
         ("missing team_id", json!({"assignee_id": null}), "team_id"),
-        (
-            "missing assignee_id",
-            json!({"team_id": null}),
-            "assignee_id",
-        ),
-        (
-            "assignee not an id",
-            json!({"assignee_id": 7, "team_id": null}),
-            "assignee_id",
-        ),
+        ("missing assignee_id", json!({"team_id": null}), "assignee_id"),
+        ("assignee not an id", json!({"assignee_id": 7, "team_id": null}), "assignee_id"),
     ];
     for (case, body, field) in refusals {
         let answer = w.app.post(&path, &w.member_token, body).await;
@@ -508,22 +454,11 @@ async fn comments_mention_agents_who_can_see_the_inbox(backend: Backend) {
     assert_eq!(plain.body["mentions"], json!([]));
 
     let before = w.items(w.account, &w.conversation).await;
+    #[rustfmt::skip]
     let refusals = [
-        (
-            "mentions someone outside the inbox",
-            json!([w.member.id, w.outsider.id]),
-            "mentions[1]",
-        ),
-        (
-            "mentions another account's agent",
-            json!([w.other.admin.id]),
-            "mentions[0]",
-        ),
-        (
-            "mentions nobody known",
-            json!([w.member.id, w.member.id, uuid()]),
-            "mentions[2]",
-        ),
+        ("mentions someone outside the inbox", json!([w.member.id, w.outsider.id]), "mentions[1]"),
+        ("mentions another account's agent", json!([w.other.admin.id]), "mentions[0]"),
+        ("mentions nobody known", json!([w.member.id, w.member.id, uuid()]), "mentions[2]"),
         ("mention not an id", json!(["bob"]), "mentions[0]"),
         ("mentions not a list", json!("bob"), "mentions"),
     ];
@@ -610,76 +545,23 @@ async fn non_members_can_neither_read_nor_write_a_conversation(backend: Backend)
     let c = w.conversation.id;
     let before = w.items(w.account, &w.conversation).await;
     let t = &w.outsider_token;
+    let (thread, inbox) = (format!("/api/v1/conversations/{c}"), w.inbox.id);
+    let reply = json!({"client_id": uuid(), "body": "hi"});
+    let opening = json!({"channel_id": w.channel.id, "contact_id": w.contact.id});
+    #[rustfmt::skip]
     let cases = [
-        (
-            "read",
-            w.app.get(&format!("/api/v1/conversations/{c}"), t).await,
-        ),
-        (
-            "read timeline",
-            w.app
-                .get(&format!("/api/v1/conversations/{c}/timeline"), t)
-                .await,
-        ),
-        (
-            "list by inbox",
-            w.app
-                .get(&format!("/api/v1/conversations?inbox_id={}", w.inbox.id), t)
-                .await,
-        ),
-        (
-            "open on the inbox's channel",
-            w.app
-                .post(
-                    "/api/v1/conversations",
-                    t,
-                    json!({"channel_id": w.channel.id, "contact_id": w.contact.id}),
-                )
-                .await,
-        ),
-        (
-            "change status",
-            w.app
-                .post(
-                    &format!("/api/v1/conversations/{c}/status"),
-                    t,
-                    json!({"status": "closed"}),
-                )
-                .await,
-        ),
-        (
-            "assign",
-            w.app
-                .post(
-                    &format!("/api/v1/conversations/{c}/assign"),
-                    t,
-                    json!({"assignee_id": null, "team_id": null}),
-                )
-                .await,
-        ),
-        (
-            "reply",
-            w.app
-                .post(
-                    &format!("/api/v1/conversations/{c}/messages"),
-                    t,
-                    json!({"client_id": uuid(), "body": "hi"}),
-                )
-                .await,
-        ),
-        (
-            "comment",
-            w.app
-                .post(
-                    &format!("/api/v1/conversations/{c}/comments"),
-                    t,
-                    json!({"client_id": uuid(), "body": "hi"}),
-                )
-                .await,
-        ),
+        ("read", "GET", thread.clone(), None),
+        ("read timeline", "GET", format!("{thread}/timeline"), None),
+        ("list by inbox", "GET", format!("/api/v1/conversations?inbox_id={inbox}"), None),
+        ("open on the inbox's channel", "POST", "/api/v1/conversations".to_owned(), Some(opening)),
+        ("change status", "POST", format!("{thread}/status"), Some(json!({"status": "closed"}))),
+        ("assign", "POST", format!("{thread}/assign"), Some(json!({"assignee_id": null, "team_id": null}))),
+        ("reply", "POST", format!("{thread}/messages"), Some(reply.clone())),
+        ("comment", "POST", format!("{thread}/comments"), Some(reply)),
     ];
-    for (case, answer) in cases {
-        assert_error(case, &answer, 403, "forbidden", None);
+    for (case, method, path, body) in cases {
+        let forbidden = (403, "forbidden", None);
+        expect_refusal(&w.app, t, (method, &path), case, body, forbidden).await;
     }
     assert_eq!(
         w.items(w.account, &w.conversation).await,
@@ -699,396 +581,108 @@ async fn refused_conversation_requests_name_the_field_and_write_nothing(backend:
     let before = w.items(w.account, &w.conversation).await;
     let conversation_before = w.app.store.get_conversation(w.account, c).await.unwrap();
     let theirs_before = w.items(w.other.account, &w.other.conversation).await;
-    let long_body = "b".repeat(20_001);
 
-    // (case, method, path, body, status, code, field)
-    let cases: Vec<(&str, &str, String, Value, u16, &str, Option<&str>)> = vec![
-        (
-            "open: missing contact",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": w.channel.id}),
-            422,
-            "invalid_field",
-            Some("contact_id"),
-        ),
-        (
-            "open: channel not an id",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": 3, "contact_id": w.contact.id}),
-            422,
-            "invalid_field",
-            Some("channel_id"),
-        ),
-        (
-            "open: unknown channel",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": unknown, "contact_id": w.contact.id}),
-            422,
-            "invalid_field",
-            Some("channel_id"),
-        ),
-        (
-            "open: another account's channel",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": w.other.channel.id, "contact_id": w.contact.id}),
-            422,
-            "invalid_field",
-            Some("channel_id"),
-        ),
-        (
-            "open: another account's contact",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": w.channel.id, "contact_id": w.other.contact.id}),
-            422,
-            "invalid_field",
-            Some("contact_id"),
-        ),
-        (
-            "open: subject too long",
-            "POST",
-            "/api/v1/conversations".into(),
-            json!({"channel_id": w.channel.id, "contact_id": w.contact.id, "subject": "s".repeat(999)}),
-            422,
-            "invalid_field",
-            Some("subject"),
-        ),
-        (
-            "status: unknown word",
-            "POST",
-            format!("/api/v1/conversations/{c}/status"),
-            json!({"status": "archived"}),
-            422,
-            "invalid_field",
-            Some("status"),
-        ),
-        (
-            "status: missing",
-            "POST",
-            format!("/api/v1/conversations/{c}/status"),
-            json!({}),
-            422,
-            "invalid_field",
-            Some("status"),
-        ),
-        (
-            "status: unknown conversation",
-            "POST",
-            format!("/api/v1/conversations/{unknown}/status"),
-            json!({"status": "closed"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "status: another account's",
-            "POST",
-            format!("/api/v1/conversations/{theirs}/status"),
-            json!({"status": "closed"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "assign: another account's",
-            "POST",
-            format!("/api/v1/conversations/{theirs}/assign"),
-            json!({"assignee_id": null, "team_id": null}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "assign: unknown conversation",
-            "POST",
-            format!("/api/v1/conversations/{unknown}/assign"),
-            json!({"assignee_id": null, "team_id": null}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "reply: body over 20,000 characters",
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"client_id": uuid(), "body": long_body}),
-            422,
-            "invalid_field",
-            Some("body"),
-        ),
-        (
-            "reply: blank body",
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"client_id": uuid(), "body": "  \n "}),
-            422,
-            "invalid_field",
-            Some("body"),
-        ),
-        (
-            "reply: missing client id",
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"body": "hi"}),
-            422,
-            "invalid_field",
-            Some("client_id"),
-        ),
-        (
-            "reply: client id not a UUID",
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"client_id": "1", "body": "hi"}),
-            422,
-            "invalid_field",
-            Some("client_id"),
-        ),
-        (
-            "reply: body of wrong type",
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"client_id": uuid(), "body": ["hi"]}),
-            422,
-            "invalid_field",
-            Some("body"),
-        ),
-        (
-            "reply: another account's",
-            "POST",
-            format!("/api/v1/conversations/{theirs}/messages"),
-            json!({"client_id": uuid(), "body": "hi"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "reply: unknown conversation",
-            "POST",
-            format!("/api/v1/conversations/{unknown}/messages"),
-            json!({"client_id": uuid(), "body": "hi"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "comment: body over 20,000 characters",
-            "POST",
-            format!("/api/v1/conversations/{c}/comments"),
-            json!({"client_id": uuid(), "body": "c".repeat(20_001)}),
-            422,
-            "invalid_field",
-            Some("body"),
-        ),
-        (
-            "comment: missing body",
-            "POST",
-            format!("/api/v1/conversations/{c}/comments"),
-            json!({"client_id": uuid()}),
-            422,
-            "invalid_field",
-            Some("body"),
-        ),
-        (
-            "comment: another account's",
-            "POST",
-            format!("/api/v1/conversations/{theirs}/comments"),
-            json!({"client_id": uuid(), "body": "hi"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "comment: malformed conversation id",
-            "POST",
-            "/api/v1/conversations/x/comments".into(),
-            json!({"client_id": uuid(), "body": "hi"}),
-            400,
-            "invalid_path",
-            None,
-        ),
+    let create = ("POST", "/api/v1/conversations");
+    let channel = w.channel.id;
+    #[rustfmt::skip]
+    let cases = [
+        ("missing contact", json!({"channel_id": channel}), bad("contact_id")),
+        ("channel not an id", json!({"channel_id": 3, "contact_id": w.contact.id}), bad("channel_id")),
+        ("unknown channel", json!({"channel_id": unknown, "contact_id": w.contact.id}), bad("channel_id")),
+        ("another account's channel", json!({"channel_id": w.other.channel.id, "contact_id": w.contact.id}),
+            bad("channel_id")),
+        ("another account's contact", json!({"channel_id": channel, "contact_id": w.other.contact.id}),
+            bad("contact_id")),
+        ("subject too long", json!({"channel_id": channel, "contact_id": w.contact.id,
+            "subject": "s".repeat(999)}), bad("subject")),
     ];
-    for (case, method, path, body, status, code, field) in cases {
-        let answer = w.app.call(method, &path, Some(t), Some(body)).await;
-        assert_error(case, &answer, status, code, field);
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, create, case, Some(body), expect).await;
     }
 
-    let reads = [
-        (
-            "read another account's",
-            format!("/api/v1/conversations/{theirs}"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "read unknown",
-            format!("/api/v1/conversations/{unknown}"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "timeline of another account's",
-            format!("/api/v1/conversations/{theirs}/timeline"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "timeline of unknown",
-            format!("/api/v1/conversations/{unknown}/timeline"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "timeline: negative after_seq",
-            format!("/api/v1/conversations/{c}/timeline?after_seq=-1"),
-            400,
-            "invalid_query",
-            Some("after_seq"),
-        ),
-        (
-            "timeline: limit not a number",
-            format!("/api/v1/conversations/{c}/timeline?limit=ten"),
-            400,
-            "invalid_query",
-            Some("limit"),
-        ),
-        (
-            "list: unknown status",
-            "/api/v1/conversations?status=archived".to_owned(),
-            400,
-            "invalid_query",
-            Some("status"),
-        ),
-        (
-            "list: bad inbox id",
-            "/api/v1/conversations?inbox_id=1".to_owned(),
-            400,
-            "invalid_query",
-            Some("inbox_id"),
-        ),
-        (
-            "list: bad unassigned",
-            "/api/v1/conversations?unassigned=maybe".to_owned(),
-            400,
-            "invalid_query",
-            Some("unassigned"),
-        ),
-        (
-            "list: unknown parameter",
-            "/api/v1/conversations?state=open".to_owned(),
-            400,
-            "invalid_query",
-            Some("state"),
-        ),
-        (
-            "list: another account's inbox",
-            format!("/api/v1/conversations?inbox_id={}", w.other.inbox.id),
-            404,
-            "not_found",
-            None,
-        ),
+    let thread = format!("/api/v1/conversations/{c}");
+    let long_body = "b".repeat(20_001);
+    #[rustfmt::skip]
+    let cases = [
+        ("status", "unknown word", json!({"status": "archived"}), bad("status")),
+        ("status", "wrong type", json!({"status": true}), bad("status")),
+        ("status", "missing", json!({}), bad("status")),
+        ("messages", "body over 20,000 characters", json!({"client_id": uuid(), "body": long_body}), bad("body")),
+        ("messages", "blank body", json!({"client_id": uuid(), "body": "  \n "}), bad("body")),
+        ("messages", "missing client id", json!({"body": "hi"}), bad("client_id")),
+        ("messages", "client id not a UUID", json!({"client_id": "1", "body": "hi"}), bad("client_id")),
+        ("messages", "body of wrong type", json!({"client_id": uuid(), "body": ["hi"]}), bad("body")),
+        ("comments", "body over 20,000 characters", json!({"client_id": uuid(), "body": long_body}), bad("body")),
+        ("comments", "missing body", json!({"client_id": uuid()}), bad("body")),
     ];
-    for (case, path, status, code, field) in reads {
-        let answer = w.app.get(&path, t).await;
-        assert_error(case, &answer, status, code, field);
+    for (route, case, body, expect) in cases {
+        let path = format!("{thread}/{route}");
+        expect_refusal(&w.app, t, ("POST", &path), case, Some(body), expect).await;
+    }
+
+    let valid = [
+        ("status", json!({"status": "closed"})),
+        ("assign", json!({"assignee_id": null, "team_id": null})),
+        ("messages", json!({"client_id": uuid(), "body": "hi"})),
+        ("comments", json!({"client_id": uuid(), "body": "hi"})),
+    ];
+    for (route, body) in valid {
+        for (case, id, expect) in [
+            ("unknown conversation", unknown.clone(), NOT_FOUND),
+            ("another account's", theirs.to_string(), NOT_FOUND),
+            ("malformed id", "x".to_owned(), (400, "invalid_path", None)),
+        ] {
+            let path = format!("/api/v1/conversations/{id}/{route}");
+            let body = Some(body.clone());
+            expect_refusal(&w.app, t, ("POST", &path), case, body, expect).await;
+        }
+    }
+
+    let bad_query = |field| (400, "invalid_query", Some(field));
+    #[rustfmt::skip]
+    let reads = [
+        ("another account's", format!("/api/v1/conversations/{theirs}"), NOT_FOUND),
+        ("unknown", format!("/api/v1/conversations/{unknown}"), NOT_FOUND),
+        ("another account's", format!("/api/v1/conversations/{theirs}/timeline"), NOT_FOUND),
+        ("unknown", format!("/api/v1/conversations/{unknown}/timeline"), NOT_FOUND),
+        ("negative after_seq", format!("{thread}/timeline?after_seq=-1"), bad_query("after_seq")),
+        ("limit not a number", format!("{thread}/timeline?limit=ten"), bad_query("limit")),
+        ("unknown status", "/api/v1/conversations?status=archived".to_owned(), bad_query("status")),
+        ("bad inbox id", "/api/v1/conversations?inbox_id=1".to_owned(), bad_query("inbox_id")),
+        ("bad unassigned", "/api/v1/conversations?unassigned=maybe".to_owned(), bad_query("unassigned")),
+        ("unknown parameter", "/api/v1/conversations?state=open".to_owned(), bad_query("state")),
+        ("another account's inbox", format!("/api/v1/conversations?inbox_id={}", w.other.inbox.id), NOT_FOUND),
+    ];
+    for (case, path, expect) in reads {
+        expect_refusal(&w.app, t, ("GET", &path), case, None, expect).await;
     }
 
     // A body each route would accept, so that only the request's framing or credentials fail.
+    #[rustfmt::skip]
     let writes = [
-        (
-            "POST",
-            "/api/v1/conversations".to_owned(),
-            json!({"channel_id": w.channel.id, "contact_id": w.contact.id}),
-        ),
-        (
-            "POST",
-            format!("/api/v1/conversations/{c}/status"),
-            json!({"status": "closed"}),
-        ),
-        (
-            "POST",
-            format!("/api/v1/conversations/{c}/assign"),
-            json!({"assignee_id": w.member.id, "team_id": null}),
-        ),
-        (
-            "POST",
-            format!("/api/v1/conversations/{c}/messages"),
-            json!({"client_id": uuid(), "body": "hi"}),
-        ),
-        (
-            "POST",
-            format!("/api/v1/conversations/{c}/comments"),
-            json!({"client_id": uuid(), "body": "hi"}),
-        ),
+        ("POST", "/api/v1/conversations".to_owned(), json!({"channel_id": channel, "contact_id": w.contact.id})),
+        ("POST", format!("{thread}/status"), json!({"status": "closed"})),
+        ("POST", format!("{thread}/assign"), json!({"assignee_id": w.member.id, "team_id": null})),
+        ("POST", format!("{thread}/messages"), json!({"client_id": uuid(), "body": "hi"})),
+        ("POST", format!("{thread}/comments"), json!({"client_id": uuid(), "body": "hi"})),
     ];
     let (browser, _csrf) = cookie_session(&w.app, "member@a.test").await;
     for (method, path, body) in &writes {
-        let case = format!("{method} {path}");
-        let malformed = raw(&w.app, method, path, t, "{,}").await;
-        assert_error(
-            &format!("{case}: malformed JSON"),
-            &malformed,
-            400,
-            "malformed_json",
-            None,
-        );
-        let huge = json!({"body": "x".repeat(OVERSIZE_BODY_BYTES)}).to_string();
-        let oversize = raw(&w.app, method, path, t, huge).await;
-        assert_error(
-            &format!("{case}: oversize body"),
-            &oversize,
-            413,
-            "payload_too_large",
-            None,
-        );
-        let anonymous = w.app.call(method, path, None, Some(body.clone())).await;
-        assert_error(
-            &format!("{case}: no credentials"),
-            &anonymous,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let bogus = w
-            .app
-            .call(method, path, Some("pls_bogus"), Some(body.clone()))
-            .await;
-        assert_error(
-            &format!("{case}: unknown token"),
-            &bogus,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let forged = without_csrf(&browser, &w.app, method, path, body.clone()).await;
-        assert_error(
-            &format!("{case}: cookie without CSRF token"),
-            &forged,
-            403,
-            "csrf_failed",
-            None,
-        );
+        refuses_bad_framing_and_credentials(
+            &w.app,
+            &w.member_token,
+            &browser,
+            (method, path),
+            body,
+        )
+        .await;
     }
     for path in [
-        "/api/v1/conversations".to_owned(),
-        format!("/api/v1/conversations/{c}"),
-        format!("/api/v1/conversations/{c}/timeline"),
+        "/api/v1/conversations",
+        &thread,
+        &format!("{thread}/timeline"),
     ] {
-        let answer = w.app.call("GET", &path, None, None).await;
-        assert_error(
-            &format!("GET {path} anonymously"),
-            &answer,
-            401,
-            "unauthenticated",
-            None,
-        );
+        refuses_anonymous_read(&w.app, path).await;
     }
 
     assert_eq!(

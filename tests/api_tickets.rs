@@ -137,27 +137,16 @@ async fn tickets_are_listed_by_filter_and_page(backend: Backend) {
     assert_eq!(staged.status, 200, "{}", staged.body);
 
     let a = &w.admin;
+    #[rustfmt::skip]
     let cases: Vec<(&str, String, Vec<&String>)> = vec![
         ("everything", String::new(), vec![&t3, &t2, &t1]),
         ("by inbox", format!("inbox_id={}", w.inbox2.id), vec![&t2]),
         ("by stage", "stage=waiting_on_contact".into(), vec![&t1]),
         ("by priority", "priority=urgent".into(), vec![&t2]),
         ("by owner", format!("owner_id={}", w.member.id), vec![&t3]),
-        (
-            "by contact",
-            format!("contact_id={}", w.contact.id),
-            vec![&t3, &t2, &t1],
-        ),
-        (
-            "by conversation",
-            format!("conversation_id={c1}"),
-            vec![&t3, &t1],
-        ),
-        (
-            "combined",
-            format!("conversation_id={c1}&priority=low"),
-            vec![&t1],
-        ),
+        ("by contact", format!("contact_id={}", w.contact.id), vec![&t3, &t2, &t1]),
+        ("by conversation", format!("conversation_id={c1}"), vec![&t3, &t1]),
+        ("combined", format!("conversation_id={c1}&priority=low"), vec![&t1]),
     ];
     for (case, query, expected) in cases {
         let page = w.app.get(&format!("/api/v1/tickets?{query}"), a).await;
@@ -256,37 +245,18 @@ async fn non_members_can_neither_read_nor_change_a_ticket(backend: Backend) {
     let id = created.body["id"].as_str().unwrap().to_owned();
     let before = all_tickets(&w).await;
     let t = &w.outsider_token;
+    let ticket = format!("/api/v1/tickets/{id}");
+    let from_conversation = json!({"conversation_id": w.conversation.id});
+    #[rustfmt::skip]
     let cases = [
-        ("read", w.app.get(&format!("/api/v1/tickets/{id}"), t).await),
-        (
-            "list by inbox",
-            w.app
-                .get(&format!("/api/v1/tickets?inbox_id={}", w.inbox.id), t)
-                .await,
-        ),
-        (
-            "create from the inbox's conversation",
-            w.app
-                .post(
-                    "/api/v1/tickets",
-                    t,
-                    json!({"conversation_id": w.conversation.id}),
-                )
-                .await,
-        ),
-        (
-            "change",
-            w.app
-                .patch(
-                    &format!("/api/v1/tickets/{id}"),
-                    t,
-                    json!({"stage": "closed"}),
-                )
-                .await,
-        ),
+        ("read", "GET", ticket.clone(), None),
+        ("list by inbox", "GET", format!("/api/v1/tickets?inbox_id={}", w.inbox.id), None),
+        ("create from the inbox's conversation", "POST", "/api/v1/tickets".to_owned(), Some(from_conversation)),
+        ("change", "PATCH", ticket, Some(json!({"stage": "closed"}))),
     ];
-    for (case, answer) in cases {
-        assert_error(case, &answer, 403, "forbidden", None);
+    for (case, method, path, body) in cases {
+        let forbidden = (403, "forbidden", None);
+        expect_refusal(&w.app, t, (method, &path), case, body, forbidden).await;
     }
     let listed = w.app.get("/api/v1/tickets", t).await;
     assert_eq!(ids(&listed.body), Vec::<String>::new(), "not listed either");
@@ -315,289 +285,79 @@ async fn refused_ticket_requests_name_the_field_and_write_nothing(backend: Backe
         .await
         .unwrap();
 
-    // (case, method, path, body, status, code, field)
-    let cases: Vec<(&str, &str, String, Value, u16, &str, Option<&str>)> = vec![
-        (
-            "create: missing conversation",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"title": "X"}),
-            422,
-            "invalid_field",
-            Some("conversation_id"),
-        ),
-        (
-            "create: conversation not an id",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": true}),
-            422,
-            "invalid_field",
-            Some("conversation_id"),
-        ),
-        (
-            "create: unknown conversation",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": unknown}),
-            422,
-            "invalid_field",
-            Some("conversation_id"),
-        ),
-        (
-            "create: another account's conversation",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": w.other.conversation.id}),
-            422,
-            "invalid_field",
-            Some("conversation_id"),
-        ),
-        (
-            "create: title too long",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": w.conversation.id, "title": "t".repeat(121)}),
-            422,
-            "invalid_field",
-            Some("title"),
-        ),
-        (
-            "create: unknown priority",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": w.conversation.id, "priority": "asap"}),
-            422,
-            "invalid_field",
-            Some("priority"),
-        ),
-        (
-            "create: owner outside the inbox",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": w.conversation.id, "owner_id": w.outsider.id}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "create: another account's owner",
-            "POST",
-            "/api/v1/tickets".into(),
-            json!({"conversation_id": w.conversation.id, "owner_id": w.other.admin.id}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "patch: title null",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"title": null}),
-            422,
-            "invalid_field",
-            Some("title"),
-        ),
-        (
-            "patch: blank title",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"title": "   "}),
-            422,
-            "invalid_field",
-            Some("title"),
-        ),
-        (
-            "patch: unknown stage",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"stage": "done"}),
-            422,
-            "invalid_field",
-            Some("stage"),
-        ),
-        (
-            "patch: priority of wrong type",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"priority": 3}),
-            422,
-            "invalid_field",
-            Some("priority"),
-        ),
-        (
-            "patch: owner outside the inbox",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"owner_id": w.outsider.id}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "patch: unknown owner",
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"owner_id": unknown}),
-            422,
-            "invalid_field",
-            Some("owner_id"),
-        ),
-        (
-            "patch: unknown ticket",
-            "PATCH",
-            format!("/api/v1/tickets/{unknown}"),
-            json!({"stage": "closed"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "patch: another account's ticket",
-            "PATCH",
-            format!("/api/v1/tickets/{theirs}"),
-            json!({"stage": "closed"}),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "patch: malformed id",
-            "PATCH",
-            "/api/v1/tickets/42".into(),
-            json!({"stage": "closed"}),
-            400,
-            "invalid_path",
-            None,
-        ),
+    let create = ("POST", "/api/v1/tickets");
+    let c = w.conversation.id;
+    #[rustfmt::skip]
+    let cases = [
+        ("missing conversation", json!({"title": "X"}), bad("conversation_id")),
+        ("conversation not an id", json!({"conversation_id": true}), bad("conversation_id")),
+        ("unknown conversation", json!({"conversation_id": unknown}), bad("conversation_id")),
+        ("another account's conversation", json!({"conversation_id": w.other.conversation.id}),
+            bad("conversation_id")),
+        ("title too long", json!({"conversation_id": c, "title": "t".repeat(121)}), bad("title")),
+        ("unknown priority", json!({"conversation_id": c, "priority": "asap"}), bad("priority")),
+        ("owner outside the inbox", json!({"conversation_id": c, "owner_id": w.outsider.id}), bad("owner_id")),
+        ("another account's owner", json!({"conversation_id": c, "owner_id": w.other.admin.id}), bad("owner_id")),
     ];
-    for (case, method, path, body, status, code, field) in cases {
-        let answer = w.app.call(method, &path, Some(t), Some(body)).await;
-        assert_error(case, &answer, status, code, field);
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, create, case, Some(body), expect).await;
     }
 
-    let reads = [
-        (
-            "read unknown",
-            format!("/api/v1/tickets/{unknown}"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "read another account's",
-            format!("/api/v1/tickets/{theirs}"),
-            404,
-            "not_found",
-            None,
-        ),
-        (
-            "list: unknown stage",
-            "/api/v1/tickets?stage=done".to_owned(),
-            400,
-            "invalid_query",
-            Some("stage"),
-        ),
-        (
-            "list: bad owner id",
-            "/api/v1/tickets?owner_id=me".to_owned(),
-            400,
-            "invalid_query",
-            Some("owner_id"),
-        ),
-        (
-            "list: unknown parameter",
-            "/api/v1/tickets?prio=high".to_owned(),
-            400,
-            "invalid_query",
-            Some("prio"),
-        ),
-        (
-            "list: another account's inbox",
-            format!("/api/v1/tickets?inbox_id={}", w.other.inbox.id),
-            404,
-            "not_found",
-            None,
-        ),
+    let path = format!("/api/v1/tickets/{ours}");
+    #[rustfmt::skip]
+    let cases = [
+        ("title null", json!({"title": null}), bad("title")),
+        ("blank title", json!({"title": "   "}), bad("title")),
+        ("unknown stage", json!({"stage": "done"}), bad("stage")),
+        ("priority of wrong type", json!({"priority": 3}), bad("priority")),
+        ("owner outside the inbox", json!({"owner_id": w.outsider.id}), bad("owner_id")),
+        ("unknown owner", json!({"owner_id": unknown}), bad("owner_id")),
     ];
-    for (case, path, status, code, field) in reads {
-        let answer = w.app.get(&path, t).await;
-        assert_error(case, &answer, status, code, field);
+    for (case, body, expect) in cases {
+        expect_refusal(&w.app, t, ("PATCH", &path), case, Some(body), expect).await;
+    }
+    for (case, id, expect) in [
+        ("unknown ticket", unknown.clone(), NOT_FOUND),
+        ("another account's ticket", theirs.to_string(), NOT_FOUND),
+        ("malformed id", "42".to_owned(), (400, "invalid_path", None)),
+    ] {
+        let path = format!("/api/v1/tickets/{id}");
+        let body = Some(json!({"stage": "closed"}));
+        expect_refusal(&w.app, t, ("PATCH", &path), case, body.clone(), expect).await;
+        expect_refusal(&w.app, t, ("GET", &path), case, None, expect).await;
+    }
+
+    let bad_query = |field| (400, "invalid_query", Some(field));
+    #[rustfmt::skip]
+    let reads = [
+        ("unknown stage", "/api/v1/tickets?stage=done".to_owned(), bad_query("stage")),
+        ("bad owner id", "/api/v1/tickets?owner_id=me".to_owned(), bad_query("owner_id")),
+        ("unknown parameter", "/api/v1/tickets?prio=high".to_owned(), bad_query("prio")),
+        ("another account's inbox", format!("/api/v1/tickets?inbox_id={}", w.other.inbox.id), NOT_FOUND),
+    ];
+    for (case, path, expect) in reads {
+        expect_refusal(&w.app, t, ("GET", &path), case, None, expect).await;
     }
 
     // A body each route would accept, so that only the request's framing or credentials fail.
+    #[rustfmt::skip]
     let writes = [
-        (
-            "POST",
-            "/api/v1/tickets".to_owned(),
-            json!({"conversation_id": w.conversation.id}),
-        ),
-        (
-            "PATCH",
-            format!("/api/v1/tickets/{ours}"),
-            json!({"stage": "closed"}),
-        ),
+        ("POST", "/api/v1/tickets".to_owned(), json!({"conversation_id": w.conversation.id})),
+        ("PATCH", format!("/api/v1/tickets/{ours}"), json!({"stage": "closed"})),
     ];
     let (browser, _csrf) = cookie_session(&w.app, "member@a.test").await;
     for (method, path, body) in &writes {
-        let case = format!("{method} {path}");
-        let malformed = raw(&w.app, method, path, t, "{'stage': 'closed'}").await;
-        assert_error(
-            &format!("{case}: malformed JSON"),
-            &malformed,
-            400,
-            "malformed_json",
-            None,
-        );
-        let huge = json!({"title": "x".repeat(OVERSIZE_BODY_BYTES)}).to_string();
-        let oversize = raw(&w.app, method, path, t, huge).await;
-        assert_error(
-            &format!("{case}: oversize body"),
-            &oversize,
-            413,
-            "payload_too_large",
-            None,
-        );
-        let anonymous = w.app.call(method, path, None, Some(body.clone())).await;
-        assert_error(
-            &format!("{case}: no credentials"),
-            &anonymous,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let bogus = w
-            .app
-            .call(method, path, Some("plt_bogus"), Some(body.clone()))
-            .await;
-        assert_error(
-            &format!("{case}: unknown token"),
-            &bogus,
-            401,
-            "unauthenticated",
-            None,
-        );
-        let forged = without_csrf(&browser, &w.app, method, path, body.clone()).await;
-        assert_error(
-            &format!("{case}: cookie without CSRF token"),
-            &forged,
-            403,
-            "csrf_failed",
-            None,
-        );
+        refuses_bad_framing_and_credentials(
+            &w.app,
+            &w.member_token,
+            &browser,
+            (method, path),
+            body,
+        )
+        .await;
     }
-    for path in [
-        "/api/v1/tickets".to_owned(),
-        format!("/api/v1/tickets/{ours}"),
-    ] {
-        let answer = w.app.call("GET", &path, None, None).await;
-        assert_error(
-            &format!("GET {path} anonymously"),
-            &answer,
-            401,
-            "unauthenticated",
-            None,
-        );
+    for path in ["/api/v1/tickets", &format!("/api/v1/tickets/{ours}")] {
+        refuses_anonymous_read(&w.app, path).await;
     }
 
     assert_eq!(all_tickets(&w).await, before, "our tickets unchanged");

@@ -205,7 +205,8 @@ pub struct StatusRequest {
 }
 
 /// Sets a conversation's status (`open` reopens it).
-#[utoipa::path(tag = "conversations", params(("id" = ConversationId, Path)), request_body = StatusRequest, responses(
+#[utoipa::path(tag = "conversations", params(("id" = ConversationId, Path)),
+    request_body = StatusRequest, responses(
     (status = 200, body = ChangeResponse),
     (status = 400, body = ErrorBody, description = "The body is not JSON or the id is malformed"),
     (status = 401, body = ErrorBody),
@@ -252,7 +253,8 @@ pub struct AssignRequest {
 
 /// Assigns a conversation to an agent and/or a team (both given; `null` clears that side).
 /// The agent must be active and an admin or a member of the conversation's inbox.
-#[utoipa::path(tag = "conversations", params(("id" = ConversationId, Path)), request_body = AssignRequest, responses(
+#[utoipa::path(tag = "conversations", params(("id" = ConversationId, Path)),
+    request_body = AssignRequest, responses(
     (status = 200, body = ChangeResponse),
     (status = 400, body = ErrorBody, description = "The body is not JSON or the id is malformed"),
     (status = 401, body = ErrorBody),

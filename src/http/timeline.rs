@@ -91,7 +91,8 @@ pub struct NewMessageRequest {
 }
 
 /// Sends a reply to the contact as the caller.
-#[utoipa::path(tag = "timeline", params(("id" = ConversationId, Path)), request_body = NewMessageRequest, responses(
+#[utoipa::path(tag = "timeline", params(("id" = ConversationId, Path)),
+    request_body = NewMessageRequest, responses(
     (status = 201, body = TimelineItem, description = "Stored"),
     (status = 200, body = TimelineItem, description = "Already stored under this client id"),
     (status = 400, body = ErrorBody, description = "The body is not JSON or the id is malformed"),
@@ -131,7 +132,8 @@ pub struct NewCommentRequest {
 }
 
 /// Adds an internal comment (never shown to the contact), optionally @mentioning agents.
-#[utoipa::path(tag = "timeline", params(("id" = ConversationId, Path)), request_body = NewCommentRequest, responses(
+#[utoipa::path(tag = "timeline", params(("id" = ConversationId, Path)),
+    request_body = NewCommentRequest, responses(
     (status = 201, body = TimelineItem, description = "Stored"),
     (status = 200, body = TimelineItem, description = "Already stored under this client id"),
     (status = 400, body = ErrorBody, description = "The body is not JSON or the id is malformed"),

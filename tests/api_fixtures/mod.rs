@@ -345,3 +345,101 @@ pub fn assert_error(case: &str, answer: &Answer, status: u16, code: &str, field:
         );
     }
 }
+
+/// What a refused request must answer: status, error code and the field named (if any).
+pub type Expect = (u16, &'static str, Option<&'static str>);
+
+/// 422 naming `field`.
+pub const fn bad(field: &'static str) -> Expect {
+    (422, "invalid_field", Some(field))
+}
+
+pub const NOT_FOUND: Expect = (404, "not_found", None);
+
+/// Sends one request and asserts the refusal, naming `case` when it does not match.
+pub async fn expect_refusal(
+    app: &TestApp,
+    token: &str,
+    (method, path): (&str, &str),
+    case: &str,
+    body: Option<Value>,
+    (status, code, field): Expect,
+) {
+    let answer = app.call(method, path, Some(token), body).await;
+    assert_error(
+        &format!("{method} {path}: {case}"),
+        &answer,
+        status,
+        code,
+        field,
+    );
+}
+
+/// Asserts that a write route refuses, whatever the route: a malformed body (400), a body over
+/// `http.max_body_bytes` (413), no credentials and an unknown token (401), and a browser session
+/// without its CSRF token (403). `valid` is a body the route would accept, so that only the
+/// framing or the credentials are at fault.
+pub async fn refuses_bad_framing_and_credentials(
+    app: &TestApp,
+    token: &str,
+    browser: &reqwest::Client,
+    (method, path): (&str, &str),
+    valid: &Value,
+) {
+    let case = |what: &str| format!("{method} {path}: {what}");
+    let malformed = raw(app, method, path, token, "{,}").await;
+    assert_error(
+        &case("malformed JSON"),
+        &malformed,
+        400,
+        "malformed_json",
+        None,
+    );
+    let huge = serde_json::json!({"body": "x".repeat(OVERSIZE_BODY_BYTES)}).to_string();
+    let oversize = raw(app, method, path, token, huge).await;
+    assert_error(
+        &case("oversize body"),
+        &oversize,
+        413,
+        "payload_too_large",
+        None,
+    );
+    let anonymous = app.call(method, path, None, Some(valid.clone())).await;
+    assert_error(
+        &case("no credentials"),
+        &anonymous,
+        401,
+        "unauthenticated",
+        None,
+    );
+    let unknown = app
+        .call(method, path, Some("plt_unknown"), Some(valid.clone()))
+        .await;
+    assert_error(
+        &case("unknown token"),
+        &unknown,
+        401,
+        "unauthenticated",
+        None,
+    );
+    let forged = without_csrf(browser, app, method, path, valid.clone()).await;
+    assert_error(
+        &case("cookie without CSRF token"),
+        &forged,
+        403,
+        "csrf_failed",
+        None,
+    );
+}
+
+/// Asserts that a read route refuses a caller without credentials (401).
+pub async fn refuses_anonymous_read(app: &TestApp, path: &str) {
+    let answer = app.call("GET", path, None, None).await;
+    assert_error(
+        &format!("GET {path} anonymously"),
+        &answer,
+        401,
+        "unauthenticated",
+        None,
+    );
+}
