@@ -34,6 +34,9 @@ use super::*;
 /// How long a statement waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection (the submodules have about 70 fixed ones).
+const STATEMENT_CACHE: usize = 128;
+
 /// The embedded store over one SQLite file.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -124,6 +127,8 @@ fn open_blocking(path: &Path) -> StoreResult<Connection> {
 
 fn configure(conn: &Connection) -> Result<(), Fail> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Room for every fixed statement of the submodules, so none is prepared twice.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // WAL lets readers in other processes (backups, sqlite3 shell) work while Parley writes.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "foreign_keys", true)?;
