@@ -5,9 +5,11 @@
 //! parsing line cannot hold a bad one. Must not know about HTTP, SQL or sockets.
 
 mod ids;
+mod properties;
 mod records;
 mod values;
 
 pub use ids::*;
+pub use properties::*;
 pub use records::*;
 pub use values::*;

@@ -17,6 +17,7 @@ mod contacts;
 mod conversations;
 mod health;
 mod inboxes;
+mod params;
 mod teams;
 mod tickets;
 mod timeline;
