@@ -105,7 +105,7 @@ async fn create_agent(
         display_name,
         avatar_url,
         meeting_link,
-    } = body.0;
+    } = body.into_inner()?;
     let password = Password::parse(&password).map_err(ApiError::from_invalid("password"))?;
     let password_hash = hash(password).await?;
     let agent = state
@@ -172,7 +172,7 @@ async fn update_agent(
     let id = id.into_inner();
     let target = state.store.get_agent(who.account(), id).await?;
     let itself = id == who.agent_id();
-    let request = body.0;
+    let request = body.into_inner()?;
 
     if !who.is_admin() {
         if !itself {

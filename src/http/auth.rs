@@ -47,7 +47,7 @@ async fn login(
     req: HttpRequest,
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let LoginRequest { email, password } = body.0;
+    let LoginRequest { email, password } = body.into_inner()?;
     let email = EmailAddress::parse(&email).map_err(ApiError::from_invalid("email"))?;
     if password.is_empty() {
         return Err(ApiError::invalid_field(
@@ -174,7 +174,12 @@ async fn create_api_token(
         auth::new_token(auth::API_TOKEN_PREFIX).map_err(|e| ApiError::internal(&e))?;
     let api_token = state
         .store
-        .create_api_token(who.account(), who.agent_id(), body.0.name, digest)
+        .create_api_token(
+            who.account(),
+            who.agent_id(),
+            body.into_inner()?.name,
+            digest,
+        )
         .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(NewApiTokenResponse { token, api_token }))
 }

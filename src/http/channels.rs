@@ -128,7 +128,7 @@ async fn create_channel(
         kind,
         name,
         settings,
-    } = body.0;
+    } = body.into_inner()?;
     let settings = ChannelSettings::parse_new(kind, &settings).map_err(settings_error)?;
     check_agents(&state, who.account(), &settings).await?;
     let channel = state
@@ -193,7 +193,7 @@ async fn update_channel(
         inbox_id,
         name,
         settings,
-    } = body.0;
+    } = body.into_inner()?;
     let current = state.store.get_channel(who.account(), id).await?;
     if let Some(inbox) = inbox_id {
         match state.store.get_inbox(who.account(), inbox).await {

@@ -113,7 +113,7 @@ async fn create_contact(
         phone,
         properties,
         owner_id,
-    } = body.0;
+    } = body.into_inner()?;
     if email.is_none() && name.is_none() && phone.is_none() {
         return Err(ApiError::invalid_field(
             "email",
@@ -200,7 +200,7 @@ async fn update_contact(
     body: ApiJson<ContactPatchRequest>,
 ) -> ApiResult<web::Json<Contact>> {
     let id = id.into_inner();
-    let patch = body.0;
+    let patch = body.into_inner()?;
     let current = state.store.get_contact(who.account(), id).await?;
 
     let keeps = |change: Option<bool>, now: bool| change.unwrap_or(now);
@@ -280,7 +280,7 @@ async fn merge_contacts(
     body: ApiJson<MergeRequest>,
 ) -> ApiResult<web::Json<Contact>> {
     let kept = id.into_inner();
-    let merged = body.0.merged_id;
+    let merged = body.into_inner()?.merged_id;
     state.store.get_contact(who.account(), kept).await?;
     referenced(
         state.store.get_contact(who.account(), merged).await,

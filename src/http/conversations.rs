@@ -145,7 +145,7 @@ async fn create_conversation(
         channel_id,
         contact_id,
         subject,
-    } = body.0;
+    } = body.into_inner()?;
     let channel = referenced(
         state.store.get_channel(who.account(), channel_id).await,
         "channel_id",
@@ -228,7 +228,7 @@ async fn set_status(
         .change_conversation(
             who.account(),
             conversation.id,
-            ConversationChange::Status(body.0.status),
+            ConversationChange::Status(body.into_inner()?.status),
             Actor::Agent(who.agent_id()),
         )
         .await?;
@@ -271,8 +271,9 @@ async fn assign(
     body: ApiJson<AssignRequest>,
 ) -> ApiResult<web::Json<ChangeResponse>> {
     let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
-    let assignee_id = body.0.assignee_id.flatten();
-    let team_id = body.0.team_id.flatten();
+    let request = body.into_inner()?;
+    let assignee_id = request.assignee_id.flatten();
+    let team_id = request.team_id.flatten();
     if let Some(agent) = assignee_id {
         let inbox = state
             .store

@@ -20,8 +20,20 @@ pub const SESSION_COOKIE: &str = "parley_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A JSON body deserialized straight into validated types. Errors name the field at fault.
+///
+/// Extraction itself never fails: the outcome is kept until the handler asks for it with
+/// [`ApiJson::into_inner`]. actix runs a handler's extractors concurrently, so a body error
+/// would otherwise race the credential check and a caller with a bad token could learn about
+/// the body before hearing it is not authenticated; this way 401/403 always come first.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T>(Result<T, ApiError>);
+
+impl<T> ApiJson<T> {
+    /// The parsed body, or the error that names what is wrong with it.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
@@ -39,15 +51,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             });
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as JSON with Content-Type: application/json",
-                ));
-            }
-            let bytes = bytes.await.map_err(|e| payload_error(&e))?;
-            parse_json(&bytes).map(ApiJson)
+            let parsed = async {
+                if !is_json {
+                    return Err(ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "send the body as JSON with Content-Type: application/json",
+                    ));
+                }
+                let bytes = bytes.await.map_err(|e| payload_error(&e))?;
+                parse_json(&bytes)
+            };
+            Ok(ApiJson(parsed.await))
         })
     }
 }

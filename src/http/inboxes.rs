@@ -112,7 +112,7 @@ async fn create_inbox(
         notification_defaults,
         email_filters,
         member_ids,
-    } = body.0;
+    } = body.into_inner()?;
     check_routing(&state, who.account(), &routing).await?;
     let email_filters = normalize_filters(email_filters)?;
     let inbox = state
@@ -180,7 +180,7 @@ async fn update_inbox(
         routing,
         notification_defaults,
         email_filters,
-    } = body.0;
+    } = body.into_inner()?;
     if let Some(routing) = &routing {
         check_routing(&state, who.account(), routing).await?;
     }
@@ -223,7 +223,7 @@ async fn set_inbox_members(
     who.require_admin()?;
     let inbox = state
         .store
-        .set_inbox_members(who.account(), id.into_inner(), body.0.agent_ids)
+        .set_inbox_members(who.account(), id.into_inner(), body.into_inner()?.agent_ids)
         .await
         .map_err(|e| members_field(e.into()))?;
     Ok(web::Json(InboxView::new(&state, inbox)))

@@ -65,7 +65,7 @@ async fn create_team(
     body: ApiJson<NewTeamRequest>,
 ) -> ApiResult<HttpResponse> {
     who.require_admin()?;
-    let NewTeamRequest { name, member_ids } = body.0;
+    let NewTeamRequest { name, member_ids } = body.into_inner()?;
     let team = state
         .store
         .create_team(who.account(), name, member_ids)
@@ -111,7 +111,7 @@ async fn update_team(
     body: ApiJson<PatchTeamRequest>,
 ) -> ApiResult<web::Json<Team>> {
     who.require_admin()?;
-    let PatchTeamRequest { name, member_ids } = body.0;
+    let PatchTeamRequest { name, member_ids } = body.into_inner()?;
     Ok(web::Json(
         state
             .store
@@ -142,7 +142,12 @@ async fn set_team_members(
     who.require_admin()?;
     let team = state
         .store
-        .update_team(who.account(), id.into_inner(), None, Some(body.0.agent_ids))
+        .update_team(
+            who.account(),
+            id.into_inner(),
+            None,
+            Some(body.into_inner()?.agent_ids),
+        )
         .await
         .map_err(|e| members_field(e.into()))?;
     Ok(web::Json(team))

@@ -53,7 +53,7 @@ async fn create_ticket(
         title,
         priority,
         owner_id,
-    } = body.0;
+    } = body.into_inner()?;
     let conversation = referenced(
         state
             .store
@@ -209,7 +209,7 @@ async fn update_ticket(
         stage,
         priority,
         owner_id,
-    } = body.0;
+    } = body.into_inner()?;
     if let Some(Some(owner)) = owner_id {
         let inbox = state
             .store

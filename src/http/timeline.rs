@@ -110,8 +110,8 @@ async fn post_message(
     id: web::Path<ConversationId>,
     body: ApiJson<NewMessageRequest>,
 ) -> ApiResult<HttpResponse> {
-    let NewMessageRequest { client_id, body } = body.0;
     let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
+    let NewMessageRequest { client_id, body } = body.into_inner()?;
     let content = NewItemContent::Message {
         direction: Direction::Out,
         body,
@@ -151,12 +151,12 @@ async fn post_comment(
     id: web::Path<ConversationId>,
     body: ApiJson<NewCommentRequest>,
 ) -> ApiResult<HttpResponse> {
+    let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
     let NewCommentRequest {
         client_id,
         body,
         mentions,
-    } = body.0;
-    let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
+    } = body.into_inner()?;
     if !mentions.is_empty() {
         let inbox = state
             .store
