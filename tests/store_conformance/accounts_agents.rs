@@ -79,7 +79,7 @@ async fn updates_every_agent_field(backend: Backend) {
         browser: false,
     };
     let mut expected = original.clone();
-    let steps: Vec<(&str, AgentPatch, Box<dyn Fn(&mut Agent)>)> = vec![
+    let steps: Vec<PatchStep<AgentPatch, Agent>> = vec![
         (
             "email",
             AgentPatch {

@@ -60,7 +60,7 @@ async fn updates_channel_name_settings_and_inbox(backend: Backend) {
     let channel = channel(&*store, acme.id, sales.id, ChannelKind::Email).await;
     let settings = object(json!({"address": "help@example.com", "nested": {"a": [1, 2, null]}}));
     let mut expected = channel.clone();
-    let steps: Vec<(&str, ChannelPatch, Box<dyn Fn(&mut Channel)>)> = vec![
+    let steps: Vec<PatchStep<ChannelPatch, Channel>> = vec![
         (
             "name",
             ChannelPatch {
@@ -219,8 +219,7 @@ async fn updates_every_chatflow_field_and_bumps_version_on_flow(backend: Backend
     let v1 = json!({"steps": [{"type": "message", "text": "Hi"}]});
     let v2 = json!({"steps": [{"type": "end"}]});
     let mut expected = flow.clone();
-    type Step = (&'static str, ChatflowPatch, Box<dyn Fn(&mut Chatflow)>);
-    let steps: Vec<Step> = vec![
+    let steps: Vec<PatchStep<ChatflowPatch, Chatflow>> = vec![
         (
             "name",
             ChatflowPatch {

@@ -57,8 +57,7 @@ async fn updates_every_contact_field(backend: Backend) {
     let owner = agent(&*store, acme.id, "ann@acme.test").await;
     let pat = contact(&*store, acme.id, Some("pat@example.com"), Some("Pat")).await;
     let mut expected = pat.clone();
-    type Step = (&'static str, ContactPatch, Box<dyn Fn(&mut Contact)>);
-    let steps: Vec<Step> = vec![
+    let steps: Vec<PatchStep<ContactPatch, Contact>> = vec![
         (
             "email changed",
             ContactPatch {

@@ -289,6 +289,7 @@ async fn status_change_appends_one_event_item(backend: Backend) {
         ),
     ];
     let mut last_seq = before.last_seq;
+    let mut previous = before.clone();
     for (case, status, change) in steps {
         let (conv, item) = store
             .change_conversation(
@@ -317,7 +318,7 @@ async fn status_change_appends_one_event_item(backend: Backend) {
                     "{case}: an event has no message fields"
                 );
             }
-            (None, None) => {}
+            (None, None) => assert_eq!(conv, previous, "{case}: nothing written, updated_at kept"),
             (want, got) => panic!("{case}: expected an item: {}, got {got:?}", want.is_some()),
         }
         assert_eq!(conv.last_seq, last_seq, "{case}: last_seq");
@@ -326,6 +327,7 @@ async fn status_change_appends_one_event_item(backend: Backend) {
             conv,
             "{case}: read back"
         );
+        previous = conv;
     }
     let items = store
         .list_items(a, w.conversation.id, before.last_seq, 50)
@@ -349,7 +351,9 @@ async fn assignment_appends_one_event_item_with_previous_values(backend: Backend
 
     let s = |id: AgentId| json!(id.to_string());
     let t = |id: TeamId| json!(id.to_string());
-    let steps: Vec<(&str, Option<AgentId>, Option<TeamId>, Option<Value>)> = vec![
+    // (case, assignee, team, the event data expected, or None for no item)
+    type AssignStep = (&'static str, Option<AgentId>, Option<TeamId>, Option<Value>);
+    let steps: Vec<AssignStep> = vec![
         (
             "agent and team",
             Some(ann),
@@ -391,6 +395,7 @@ async fn assignment_appends_one_event_item_with_previous_values(backend: Backend
         ("cleared again", None, None, None),
     ];
     let mut last_seq = 0;
+    let mut previous = store.get_conversation(a, conv.id).await.unwrap();
     for (case, assignee_id, team_id, expected) in steps {
         let (conv, item) = store
             .change_conversation(
@@ -416,7 +421,7 @@ async fn assignment_appends_one_event_item_with_previous_values(backend: Backend
                 assert_eq!(item.author, Actor::System, "{case}: the actor");
                 assert_eq!(event_data(&item), data, "{case}");
             }
-            (None, None) => {}
+            (None, None) => assert_eq!(conv, previous, "{case}: nothing written, updated_at kept"),
             (want, got) => panic!("{case}: expected {want:?}, got {got:?}"),
         }
         assert_eq!(
@@ -433,6 +438,7 @@ async fn assignment_appends_one_event_item_with_previous_values(backend: Backend
             conv,
             "{case}"
         );
+        previous = conv;
     }
     let items = store.list_items(a, conv.id, 0, 50).await.unwrap();
     let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();

@@ -287,7 +287,58 @@ async fn event_listing_is_per_account(backend: Backend) {
     }
 }
 
+async fn timestamps_read_back_truncated_to_microseconds(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let w = World::build(&*store, "acme").await;
+    let a = w.account.id;
+    let precise = now_micros().replace_nanosecond(123_456_789).unwrap();
+    let truncated = precise.replace_nanosecond(123_456_000).unwrap();
+    store
+        .append_event(
+            a,
+            NewEvent {
+                kind: "bot.started".into(),
+                inbox_id: None,
+                conversation_id: None,
+                agent_id: None,
+                data: json!({}),
+                occurred_at: precise,
+            },
+        )
+        .await
+        .unwrap();
+    let listed = store.list_events(a, 0, 200).await.unwrap();
+    assert_eq!(
+        listed.last().unwrap().occurred_at,
+        truncated,
+        "event occurred_at"
+    );
+
+    let later = precise + Duration::hours(1);
+    store
+        .create_session(Session {
+            token_hash: format!("{:0>64}", "precise"),
+            account_id: a,
+            agent_id: w.admin.id,
+            csrf_token: "c".into(),
+            expires_at: later,
+        })
+        .await
+        .unwrap();
+    let (session, _) = store
+        .find_session(&format!("{:0>64}", "precise"), precise)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        session.expires_at,
+        later.replace_nanosecond(123_456_000).unwrap(),
+        "session expires_at"
+    );
+}
+
 on_both_backends!(
+    timestamps_read_back_truncated_to_microseconds,
     store_writes_a_report_event_for_each_change,
     lists_events_after_an_id,
     append_event_keeps_its_references,

@@ -471,6 +471,9 @@ pub fn assert_conflict<T: Debug>(result: StoreResult<T>, field: &str, case: &str
     }
 }
 
+/// One step of a patch table: the case, the patch, and what it does to the expected record.
+pub type PatchStep<P, R> = (&'static str, P, Box<dyn Fn(&mut R)>);
+
 /// Ids of a list, for order checks.
 pub fn ids<T>(rows: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
     rows.iter().map(id).collect()

@@ -55,7 +55,7 @@ fn check_pages(case: &str, pages: &[Vec<Uuid>], mut existing: Vec<Uuid>, limit: 
     let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
     let full = existing.len() / limit;
     let mut expected = vec![limit; full];
-    if existing.len() % limit != 0 {
+    if !existing.len().is_multiple_of(limit) {
         expected.push(existing.len() % limit);
     }
     assert_eq!(sizes, expected, "{case}: page sizes");

@@ -282,7 +282,7 @@ async fn updates_every_inbox_field_and_keeps_the_fallback_address(backend: Backe
         filter_auto_replies: false,
     };
     let mut expected = inbox.clone();
-    let steps: Vec<(&str, InboxPatch, Box<dyn Fn(&mut Inbox)>)> = vec![
+    let steps: Vec<PatchStep<InboxPatch, Inbox>> = vec![
         (
             "name",
             InboxPatch {

@@ -76,8 +76,7 @@ async fn updates_every_ticket_field(backend: Backend) {
     let a = w.account.id;
     let admin = w.admin.id;
     let mut expected = w.ticket.clone();
-    type Step = (&'static str, TicketPatch, Box<dyn Fn(&mut Ticket)>);
-    let steps: Vec<Step> = vec![
+    let steps: Vec<PatchStep<TicketPatch, Ticket>> = vec![
         (
             "title",
             TicketPatch {
