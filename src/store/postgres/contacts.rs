@@ -3,7 +3,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 use serde_json::{Map, Value};
 
-use super::{ListQuery, like_pattern, not_found, now, query, query_one, query_opt, rows};
+use super::{ListQuery, execute, like_pattern, not_found, now, query, query_one, query_opt, rows};
 use crate::domain::*;
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -207,10 +207,10 @@ pub(super) async fn merge_contacts(
         "UPDATE conversations SET contact_id = $2 WHERE account_id = $1 AND contact_id = $3",
         "UPDATE tickets SET contact_id = $2 WHERE account_id = $1 AND contact_id = $3",
     ] {
-        super::execute(&tx, table, &[&account.0, &kept_id.0, &merged_id.0]).await?;
+        execute(&tx, table, &[&account.0, &kept_id.0, &merged_id.0]).await?;
     }
     // Deleted before `kept` takes its email, which would otherwise be a duplicate for a moment.
-    super::execute(
+    execute(
         &tx,
         "DELETE FROM contacts WHERE account_id = $1 AND id = $2",
         &[&account.0, &merged_id.0],
