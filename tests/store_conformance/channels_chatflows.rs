@@ -205,6 +205,10 @@ async fn creates_chatflows_at_version_one_listed_by_priority(backend: Backend) {
         store.get_chatflow(acme.id, ChatflowId::new()).await,
         "unknown chatflow",
     );
+    assert_not_found(
+        store.list_chatflows(acme.id, ChannelId::new()).await,
+        "chatflows of an unknown channel",
+    );
 }
 
 async fn updates_every_chatflow_field_and_bumps_version_on_flow(backend: Backend) {

@@ -184,6 +184,19 @@ async fn references_to_nothing_are_invalid_naming_the_field(backend: Backend) {
             call!(s.create_channel(a, new_channel(no_inbox, ChannelKind::Email))),
         ),
         (
+            "update_channel inbox",
+            "inbox_id",
+            call!(s.update_channel(
+                a,
+                chat,
+                ChannelPatch {
+                    inbox_id: Some(no_inbox),
+                    name: Some(name("Not applied")),
+                    ..ChannelPatch::default()
+                }
+            )),
+        ),
+        (
             "create_chatflow channel",
             "channel_id",
             call!(s.create_chatflow(a, new_chatflow(no_channel, "X", 1))),

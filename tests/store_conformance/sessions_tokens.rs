@@ -1,6 +1,7 @@
 //! Sessions (found only before they expire) and API tokens, both looked up by token digest.
 
 use parley::domain::*;
+use parley::store::StoreError;
 use time::Duration;
 
 use crate::common::*;
@@ -189,6 +190,20 @@ async fn creates_lists_finds_and_deletes_api_tokens(backend: Backend) {
         store.delete_api_token(acme.id, zapier.id).await,
         "deleting a deleted token",
     );
+    // Tokens are only made and listed for the signed-in agent, so for an unknown agent the
+    // answer is not pinned beyond "nothing shown, nothing made".
+    match store.list_api_tokens(acme.id, AgentId::new()).await {
+        Ok(tokens) => assert!(tokens.is_empty(), "tokens of an unknown agent"),
+        other => assert_not_found(other, "tokens of an unknown agent"),
+    }
+    match store
+        .create_api_token(acme.id, AgentId::new(), name("X"), digest("t9"))
+        .await
+    {
+        Err(StoreError::NotFound { .. }) => {}
+        other => assert_invalid(other, "agent_id", "token for an unknown agent"),
+    }
+    assert!(store.find_api_token(&digest("t9")).await.unwrap().is_none());
 }
 
 on_both_backends!(
