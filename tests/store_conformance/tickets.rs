@@ -64,9 +64,9 @@ async fn ticket_title_defaults_from_the_conversation(backend: Backend) {
         )
         .await
         .unwrap();
-    assert!(
-        !fallback.title.trim().is_empty(),
-        "a conversation without a subject still gives a title"
+    assert_eq!(
+        fallback.title, "Conversation with Pat Doe",
+        "a conversation without a subject gives a title naming the contact"
     );
 }
 

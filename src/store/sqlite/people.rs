@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::columns::{Json, Ts, now, truncate};
-use super::{Fail, checked_members, not_found};
+use super::{Fail, checked_members, not_found, require_ref};
 use crate::domain::*;
 use crate::store::LoginRecord;
 
@@ -254,7 +254,7 @@ pub(super) fn create_api_token(
     name: Name,
     token_hash: String,
 ) -> Result<ApiToken, Fail> {
-    get_agent(c, account, agent)?;
+    require_ref(c, "agents", account, &agent, "agent_id", "agent")?;
     let token = ApiToken {
         id: ApiTokenId::new(),
         account_id: account,
