@@ -509,6 +509,7 @@ async fn own_password_changes_need_the_current_one(backend: Backend) {
     )
     .await;
 
+    let (elsewhere, _) = app.login(AGENT_EMAIL, AGENT_PASSWORD).await;
     let changed = app
         .patch(
             &me,
@@ -517,6 +518,18 @@ async fn own_password_changes_need_the_current_one(backend: Backend) {
         )
         .await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);
+    let here = app.get("/api/v1/auth/me", &w.agent).await;
+    assert_eq!(
+        here.status, 200,
+        "the session that changed the password stays: {:?}",
+        here.body
+    );
+    let there = app.get("/api/v1/auth/me", &elsewhere).await;
+    assert_eq!(
+        there.status, 401,
+        "other sessions end with a new password: {:?}",
+        there.body
+    );
     let old = app
         .call(
             "POST",
@@ -536,6 +549,12 @@ async fn own_password_changes_need_the_current_one(backend: Backend) {
         .patch(&me, &w.admin, json!({"password": "agent-password-3"}))
         .await;
     assert_eq!(reset.status, 200, "{:?}", reset.body);
+    let here = app.get("/api/v1/auth/me", &w.agent).await;
+    assert_eq!(
+        here.status, 401,
+        "an admin's reset signs the agent out everywhere: {:?}",
+        here.body
+    );
     app.login(AGENT_EMAIL, "agent-password-3").await;
 }
 

@@ -6,7 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -44,10 +44,10 @@ pub struct PatchAgentRequest {
     pub email: Option<EmailAddress>,
     pub role: Option<AgentRole>,
     pub display_name: Option<Name>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::params::nullable")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<WebUrl>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::params::nullable")]
     #[schema(value_type = Option<String>)]
     pub meeting_link: Option<Option<WebUrl>>,
     pub notification_prefs: Option<NotificationPrefs>,
@@ -57,15 +57,6 @@ pub struct PatchAgentRequest {
     pub password: Option<String>,
     /// Required when changing one's own password.
     pub current_password: Option<String>,
-}
-
-/// Tells a present `null` (`Some(None)`: clear) from an absent field (`None`: keep).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Every agent of the account, deactivated ones included.
@@ -239,9 +230,22 @@ async fn update_agent(
         active: request.active,
         password_hash,
     };
-    Ok(web::Json(
-        state.store.update_agent(who.account(), id, patch).await?,
-    ))
+    let ends_sessions = patch.password_hash.is_some() || patch.active == Some(false);
+    let agent = state.store.update_agent(who.account(), id, patch).await?;
+    if ends_sessions {
+        // A new password or a deactivation signs the agent out everywhere else; whoever made
+        // the change on their own behalf stays signed in here.
+        let keep = if itself {
+            who.session_digest.as_deref()
+        } else {
+            None
+        };
+        state
+            .store
+            .delete_agent_sessions(who.account(), id, keep)
+            .await?;
+    }
+    Ok(web::Json(agent))
 }
 
 /// Deactivates an agent (admins): they can no longer sign in, and their sessions and API tokens
@@ -273,6 +277,10 @@ async fn deactivate_agent(
         ..AgentPatch::default()
     };
     state.store.update_agent(who.account(), id, patch).await?;
+    state
+        .store
+        .delete_agent_sessions(who.account(), id, None)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

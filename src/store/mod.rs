@@ -135,6 +135,14 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<(Session, Agent)>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Ends every session of the agent except `keep` (a token digest), e.g. after a password
+    /// change or deactivation. Returns how many ended.
+    async fn delete_agent_sessions(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        keep: Option<&str>,
+    ) -> StoreResult<u64>;
     async fn create_api_token(
         &self,
         account: AccountId,

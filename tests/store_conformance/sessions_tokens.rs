@@ -96,6 +96,69 @@ async fn deleted_session_is_gone_and_others_stay(backend: Backend) {
     store.delete_session(&digest("laptop")).await.unwrap();
 }
 
+async fn ending_an_agents_sessions_keeps_only_the_one_asked_for(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let acme = account(&*store, "Acme").await;
+    let ann = agent(&*store, acme.id, "ann@acme.test").await;
+    let bob = agent(&*store, acme.id, "bob@acme.test").await;
+    let other = account(&*store, "Other").await;
+    for (who, label) in [
+        (&ann, "ann-laptop"),
+        (&ann, "ann-phone"),
+        (&ann, "ann-tablet"),
+        (&bob, "bob-laptop"),
+    ] {
+        store
+            .create_session(Session {
+                token_hash: digest(label),
+                account_id: acme.id,
+                agent_id: who.id,
+                csrf_token: format!("csrf-{label}"),
+                expires_at: now_micros() + Duration::hours(1),
+            })
+            .await
+            .unwrap();
+    }
+    let alive = |label: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_session(&digest(label), now_micros())
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+
+    // Another account cannot end them.
+    assert_eq!(
+        store
+            .delete_agent_sessions(other.id, ann.id, None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(alive("ann-laptop").await);
+
+    let ended = store
+        .delete_agent_sessions(acme.id, ann.id, Some(&digest("ann-laptop")))
+        .await
+        .unwrap();
+    assert_eq!(ended, 2, "phone and tablet end");
+    assert!(alive("ann-laptop").await, "the kept session stays");
+    assert!(!alive("ann-phone").await && !alive("ann-tablet").await);
+    assert!(alive("bob-laptop").await, "another agent's session stays");
+
+    assert_eq!(
+        store
+            .delete_agent_sessions(acme.id, ann.id, None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!alive("ann-laptop").await, "without a kept one, all end");
+}
+
 async fn session_shows_the_agent_as_it_is_now(backend: Backend) {
     let (store, _db) = fresh_store(backend).await;
     let acme = account(&*store, "Acme").await;
@@ -209,6 +272,7 @@ async fn creates_lists_finds_and_deletes_api_tokens(backend: Backend) {
 on_both_backends!(
     finds_a_session_only_until_it_expires,
     deleted_session_is_gone_and_others_stay,
+    ending_an_agents_sessions_keeps_only_the_one_asked_for,
     session_shows_the_agent_as_it_is_now,
     creates_lists_finds_and_deletes_api_tokens,
 );

@@ -227,6 +227,23 @@ pub(super) async fn delete_session(pool: &Pool, token_hash: &str) -> StoreResult
     Ok(())
 }
 
+pub(super) async fn delete_agent_sessions(
+    pool: &Pool,
+    account: AccountId,
+    agent: AgentId,
+    keep: Option<&str>,
+) -> StoreResult<u64> {
+    let client = pool.get().await?;
+    let ended = execute(
+        &client,
+        "DELETE FROM sessions WHERE account_id = $1 AND agent_id = $2 \
+         AND token_hash IS DISTINCT FROM $3",
+        &[&account.0, &agent.0, &keep],
+    )
+    .await?;
+    Ok(ended)
+}
+
 pub(super) async fn create_api_token(
     pool: &Pool,
     account: AccountId,

@@ -267,6 +267,14 @@ impl Store for PostgresStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         directory::delete_session(&self.pool, token_hash).await
     }
+    async fn delete_agent_sessions(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
+        directory::delete_agent_sessions(&self.pool, account, agent, keep).await
+    }
     async fn create_api_token(
         &self,
         account: AccountId,

@@ -501,6 +501,16 @@ impl Store for SqliteStore {
         self.write(move |c| people::delete_session(c, &token_hash))
             .await
     }
+    async fn delete_agent_sessions(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
+        let keep = keep.map(str::to_owned);
+        self.write(move |c| people::delete_agent_sessions(c, account, agent, keep.as_deref()))
+            .await
+    }
     async fn create_api_token(
         &self,
         account: AccountId,

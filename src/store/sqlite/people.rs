@@ -247,6 +247,21 @@ pub(super) fn delete_session(c: &Connection, token_hash: &str) -> Result<(), Fai
     Ok(())
 }
 
+pub(super) fn delete_agent_sessions(
+    c: &Connection,
+    account: AccountId,
+    agent: AgentId,
+    keep: Option<&str>,
+) -> Result<u64, Fail> {
+    let ended = c
+        .prepare_cached(
+            "DELETE FROM sessions WHERE account_id = ?1 AND agent_id = ?2
+             AND token_hash IS NOT COALESCE(?3, '')",
+        )?
+        .execute(params![account, agent, keep])?;
+    Ok(ended as u64)
+}
+
 pub(super) fn create_api_token(
     c: &Connection,
     account: AccountId,
