@@ -11,8 +11,8 @@
 //! - [`startup`]: building a node from settings and running it until stopped.
 //! - [`telemetry`]: structured logs.
 //!
-//! Real-time delivery (actors, bus, presence, routing), channels, chatflows and reports arrive as
-//! their own modules (see `docs/architecture.md`).
+//! Real-time delivery (actors, bus, presence, routing), the channel connectors, chatflows and
+//! reports arrive as their own modules (see `docs/architecture.md`).
 
 pub mod auth;
 pub mod channels;
