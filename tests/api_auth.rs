@@ -278,6 +278,33 @@ async fn login_attempts_per_email_are_limited(backend: Backend) {
     assert!(!token.is_empty());
 }
 
+async fn login_attempts_per_ip_are_limited_across_emails(backend: Backend) {
+    // Three attempts per IP per minute here; the bootstrap login in spawn_app spends one.
+    let app = spawn_app_with(backend, &[("PARLEY__AUTH__LOGIN_PER_IP_PER_MINUTE", "3")]).await;
+    for (attempt, email) in ["a@parley.test", "b@parley.test"].iter().enumerate() {
+        let a = app
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": "wrong-password-9"})),
+            )
+            .await;
+        assert_eq!(a.status, 401, "attempt {attempt}: {:?}", a.body);
+    }
+    // A third email, even with the right password, waits: the guesser is slowed by IP.
+    let limited = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{:?}", limited.body);
+    assert_eq!(limited.code(), "too_many_requests");
+}
+
 async fn api_tokens_are_created_used_and_revoked(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app
@@ -381,6 +408,7 @@ on_both_backends!(
     bad_credentials_are_401,
     login_input_errors_name_the_field,
     login_attempts_per_email_are_limited,
+    login_attempts_per_ip_are_limited_across_emails,
     api_tokens_are_created_used_and_revoked,
     agents_cannot_revoke_each_others_tokens,
 );
