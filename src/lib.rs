@@ -5,6 +5,8 @@
 //! - [`store`]: the source of truth, one [`store::Store`] trait with PostgreSQL and SQLite
 //!   backends and their migrations.
 //! - [`auth`]: password hashing, session and API tokens.
+//! - [`bus`]: live updates between actors and nodes (in-process or Redis pub/sub).
+//! - [`presence`]: which agents are online and their chosen status.
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
@@ -15,10 +17,12 @@
 //! reports arrive as their own modules (see `docs/architecture.md`).
 
 pub mod auth;
+pub mod bus;
 pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod presence;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
