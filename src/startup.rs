@@ -50,8 +50,11 @@ impl Application {
         let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        let bus: std::sync::Arc<dyn crate::bus::Bus> =
+            std::sync::Arc::new(crate::bus::InProcessBus::new());
         let state = web::Data::new(AppState {
             store: store.clone(),
+            bus,
             settings: settings.clone(),
             login_limits: http::state::LoginLimits::new(
                 settings.auth.login_per_ip_per_minute,

@@ -10,6 +10,7 @@ pub struct Readiness {
     pub ready: bool,
     /// `ok`, or why the store cannot be used.
     pub store: String,
+    pub bus: crate::bus::BusHealth,
 }
 
 /// The process is up.
@@ -19,7 +20,7 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The node can serve: its store answers.
+/// The node can serve: its store answers and its bus is connected.
 #[utoipa::path(tag = "operations", security(()), responses(
     (status = 200, body = Readiness, description = "Ready"),
     (status = 503, body = Readiness, description = "A dependency is down"),

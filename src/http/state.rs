@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::bus::Bus;
 use crate::config::Settings;
 use crate::store::DynStore;
 
@@ -29,6 +30,8 @@ impl LoginLimits {
 
 pub struct AppState {
     pub store: DynStore,
+    /// Live updates between actors and nodes.
+    pub bus: Arc<dyn Bus>,
     pub settings: Arc<Settings>,
     pub login_limits: LoginLimits,
 }
