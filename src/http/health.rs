@@ -27,18 +27,20 @@ async fn healthz() -> HttpResponse {
 ))]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Readiness {
-            ready: true,
-            store: "ok".into(),
-        }),
+    let bus = state.bus.health();
+    let store = match state.store.ping().await {
+        Ok(()) => "ok".to_owned(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
-            HttpResponse::ServiceUnavailable().json(Readiness {
-                ready: false,
-                store: e.to_string(),
-            })
+            e.to_string()
         }
+    };
+    let ready = store == "ok" && bus.ready;
+    let body = Readiness { ready, store, bus };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 
