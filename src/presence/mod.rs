@@ -5,10 +5,33 @@
 //!
 //! Must not: decide routing (the router reads presence), or touch sockets.
 
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::bus::{Bus, topics};
 use crate::domain::{AccountId, AgentId, AgentStatus};
+
+pub use memory::MemoryPresence;
+pub use redis::{DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, RedisPresence, RedisPresenceOptions};
+
+/// How long an agent stays online after their last socket closed, so a page reload (socket
+/// closed, new one opened a moment later) does not show them leaving and coming back.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// What is published on `presence.{account}` when an agent's status or online state changes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename = "presence")]
+pub struct PresenceEvent {
+    pub agent_id: AgentId,
+    pub status: AgentStatus,
+    pub online: bool,
+}
 
 /// An agent as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -51,4 +74,34 @@ pub trait Presence: Send + Sync + 'static {
     ) -> Result<(), PresenceError>;
     /// Every agent of the account with a live socket, with their status.
     async fn online(&self, account: AccountId) -> Result<Vec<AgentPresence>, PresenceError>;
+}
+
+/// Publishes one change; true when the bus took it. A failure is logged, not returned: the
+/// change itself is recorded, and clients that missed the event read `online()` when they resume.
+async fn publish_change(
+    bus: &dyn Bus,
+    account: AccountId,
+    agent: AgentId,
+    status: AgentStatus,
+    online: bool,
+) -> bool {
+    let event = PresenceEvent {
+        agent_id: agent,
+        status,
+        online,
+    };
+    let payload = match serde_json::to_vec(&event) {
+        Ok(p) => Bytes::from(p),
+        Err(e) => {
+            tracing::error!(error = %e, "presence event not serializable");
+            return false;
+        }
+    };
+    match bus.publish(&topics::presence(account), payload).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, %account, %agent, "presence change not published");
+            false
+        }
+    }
 }

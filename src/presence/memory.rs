@@ -1,0 +1,180 @@
+//! Presence for a single node, held in memory.
+//!
+//! An agent has an entry exactly while others see them online: from their first socket until the
+//! grace period after their last socket closed has run out without a new socket or heartbeat.
+//! One lock guards every entry and is held while a change is published, so the events of one
+//! agent leave in the order the changes happened (presence changes are rare next to messages).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::{AgentPresence, DEFAULT_GRACE, Presence, PresenceError, publish_change};
+use crate::bus::Bus;
+use crate::domain::{AccountId, AgentId, AgentStatus};
+
+pub struct MemoryPresence {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bus: Arc<dyn Bus>,
+    grace: Duration,
+    accounts: Mutex<HashMap<AccountId, HashMap<AgentId, Entry>>>,
+}
+
+struct Entry {
+    status: AgentStatus,
+    sockets: HashSet<Uuid>,
+    /// Bumped by every heartbeat, so a grace timer started before it knows it was cancelled.
+    epoch: u64,
+    /// The status last published as online; `None` until a publish succeeded, so a failed
+    /// publish is retried by the next heartbeat instead of being lost for good.
+    published: Option<AgentStatus>,
+}
+
+impl MemoryPresence {
+    /// `grace`: how long an agent stays online after their last socket closed
+    /// ([`DEFAULT_GRACE`] unless a test needs it short).
+    pub fn new(bus: Arc<dyn Bus>, grace: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                bus,
+                grace,
+                accounts: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn with_default_grace(bus: Arc<dyn Bus>) -> Self {
+        Self::new(bus, DEFAULT_GRACE)
+    }
+}
+
+impl Inner {
+    /// Publishes the entry's visible state if it differs from what was last published.
+    async fn publish_if_changed(&self, account: AccountId, agent: AgentId, entry: &mut Entry) {
+        if entry.published == Some(entry.status) {
+            return;
+        }
+        if publish_change(self.bus.as_ref(), account, agent, entry.status, true).await {
+            entry.published = Some(entry.status);
+        }
+    }
+
+    /// Runs when a grace period ends: the agent goes offline unless a socket came back meanwhile.
+    async fn grace_ended(&self, account: AccountId, agent: AgentId, epoch: u64) {
+        let mut accounts = self.accounts.lock().await;
+        let Some(agents) = accounts.get_mut(&account) else {
+            return;
+        };
+        let gone = agents
+            .get(&agent)
+            .is_some_and(|e| e.epoch == epoch && e.sockets.is_empty());
+        if !gone {
+            return;
+        }
+        let Some(entry) = agents.remove(&agent) else {
+            return;
+        };
+        if agents.is_empty() {
+            accounts.remove(&account);
+        }
+        // Nobody was told the agent came online, so nobody needs to hear they left.
+        if entry.published.is_some() {
+            publish_change(self.bus.as_ref(), account, agent, entry.status, false).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Presence for MemoryPresence {
+    async fn heartbeat(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        socket: Uuid,
+        status: AgentStatus,
+    ) -> Result<(), PresenceError> {
+        let mut accounts = self.inner.accounts.lock().await;
+        let entry = accounts
+            .entry(account)
+            .or_default()
+            .entry(agent)
+            .or_insert_with(|| Entry {
+                status,
+                sockets: HashSet::new(),
+                epoch: 0,
+                published: None,
+            });
+        entry.sockets.insert(socket);
+        entry.status = status;
+        entry.epoch += 1;
+        self.inner.publish_if_changed(account, agent, entry).await;
+        Ok(())
+    }
+
+    async fn disconnected(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        socket: Uuid,
+    ) -> Result<(), PresenceError> {
+        let mut accounts = self.inner.accounts.lock().await;
+        let Some(entry) = accounts.get_mut(&account).and_then(|a| a.get_mut(&agent)) else {
+            return Ok(());
+        };
+        if !entry.sockets.remove(&socket) || !entry.sockets.is_empty() {
+            return Ok(());
+        }
+        let epoch = entry.epoch;
+        let inner: Weak<Inner> = Arc::downgrade(&self.inner);
+        let grace = self.inner.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            // A tracker dropped meanwhile has nobody left to tell.
+            if let Some(inner) = inner.upgrade() {
+                inner.grace_ended(account, agent, epoch).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        account: AccountId,
+        agent: AgentId,
+        status: AgentStatus,
+    ) -> Result<(), PresenceError> {
+        // An offline agent is invisible whatever their status; their next socket brings it.
+        let mut accounts = self.inner.accounts.lock().await;
+        if let Some(entry) = accounts.get_mut(&account).and_then(|a| a.get_mut(&agent)) {
+            entry.status = status;
+            self.inner.publish_if_changed(account, agent, entry).await;
+        }
+        Ok(())
+    }
+
+    async fn online(&self, account: AccountId) -> Result<Vec<AgentPresence>, PresenceError> {
+        let accounts = self.inner.accounts.lock().await;
+        let mut online: Vec<AgentPresence> = accounts
+            .get(&account)
+            .map(|agents| {
+                agents
+                    .iter()
+                    .map(|(agent, entry)| AgentPresence {
+                        agent_id: *agent,
+                        status: entry.status,
+                        online: true,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        online.sort_by_key(|p| p.agent_id);
+        Ok(online)
+    }
+}
