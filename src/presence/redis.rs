@@ -40,6 +40,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// A Redis call that takes longer than this fails, rather than stalling a session.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reconnection attempts within one call while Redis is down. Few, so a session's call fails
+/// fast (the next call tries again) instead of waiting through the crate's default of 6 backoffs.
+const REDIS_RECONNECT_TRIES: usize = 2;
 /// Waited past the end of a grace period before checking, so Redis' clock has passed it too.
 const GRACE_CHECK_MARGIN: Duration = Duration::from_millis(20);
 const ACCOUNTS_KEY: &str = "parley:presence:accounts";
@@ -230,7 +233,8 @@ impl RedisPresence {
         let client = Client::open(redis_url).map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_TIMEOUT))
-            .set_connection_timeout(Some(REDIS_TIMEOUT));
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(REDIS_RECONNECT_TRIES);
         let redis = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
         let inner = Arc::new(Inner {
             redis,
