@@ -215,6 +215,33 @@ async fn reconnecting_within_the_grace_period_never_goes_offline(kind: Kind) {
     );
 }
 
+async fn each_close_of_the_last_socket_gets_a_full_grace_period(kind: Kind) {
+    let (presence, bus) = tracker(kind);
+    let (account, agent) = (AccountId::new(), AgentId::new());
+    let mut events = Listener::new(&bus, account);
+    let first = Uuid::now_v7();
+    presence
+        .heartbeat(account, agent, first, AgentStatus::Available)
+        .await
+        .unwrap();
+    events.expect(agent, AgentStatus::Available, true).await;
+
+    // Reloaded, then the reloaded page is closed too: the first grace period must not end it.
+    presence.disconnected(account, agent, first).await.unwrap();
+    tokio::time::sleep(GRACE / 2).await;
+    let second = Uuid::now_v7();
+    presence
+        .heartbeat(account, agent, second, AgentStatus::Available)
+        .await
+        .unwrap();
+    let closed = Instant::now();
+    presence.disconnected(account, agent, second).await.unwrap();
+    events.expect(agent, AgentStatus::Available, false).await;
+    let after = closed.elapsed();
+    assert!(after >= GRACE, "offline {after:?} after the last close");
+    events.expect_silence().await;
+}
+
 async fn choosing_a_status_is_published_once(kind: Kind) {
     let (presence, bus) = tracker(kind);
     let (account, agent) = (AccountId::new(), AgentId::new());
@@ -273,6 +300,7 @@ on_both_trackers!(
     closing_one_of_two_sockets_keeps_the_agent_online,
     closing_the_last_socket_goes_offline_after_the_grace_period,
     reconnecting_within_the_grace_period_never_goes_offline,
+    each_close_of_the_last_socket_gets_a_full_grace_period,
     choosing_a_status_is_published_once,
 );
 
