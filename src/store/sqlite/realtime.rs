@@ -158,10 +158,10 @@ pub(super) fn claim_conversation(
     if conversation.status == ConversationStatus::Closed || conversation.assignee_id.is_some() {
         return Ok(None);
     }
-    if let Some(capacity) = capacity {
-        if open_count(c, account, agent)? >= capacity {
-            return Ok(None);
-        }
+    if let Some(capacity) = capacity
+        && open_count(c, account, agent)? >= capacity
+    {
+        return Ok(None);
     }
     let team = conversation.team_id;
     let item = assign(c, &mut conversation, Some(agent), team, actor)?;
