@@ -358,7 +358,7 @@ pub trait Store: Send + Sync + 'static {
         reader: Actor,
         seq: i64,
     ) -> StoreResult<i64>;
-    /// Every reader's mark in the conversation.
+    /// Every reader's mark in the conversation, ordered by reader type, then id.
     async fn read_marks(
         &self,
         account: AccountId,

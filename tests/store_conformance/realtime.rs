@@ -85,6 +85,19 @@ async fn a_visitor_gets_an_anonymous_contact_and_is_found_by_token(backend: Back
         "token_hash",
         "a token already held by a visitor",
     );
+
+    // A chat channel that never had a conversation can be deleted; its visitors go with it.
+    let trial = channel(&*store, a, w.inbox.id, ChannelKind::Chat).await;
+    store
+        .create_visitor(a, trial.id, token("trial"))
+        .await
+        .unwrap();
+    store.delete_channel(a, trial.id).await.unwrap();
+    assert_eq!(store.find_visitor(&token("trial")).await.unwrap(), None);
+    assert_eq!(
+        store.find_visitor(&token("v1")).await.unwrap(),
+        Some(visitor)
+    );
 }
 
 async fn a_visitor_needs_a_chat_channel_of_the_account(backend: Backend) {
