@@ -63,4 +63,6 @@ id_type! {
     TicketId,
     /// An API token for integrations.
     ApiTokenId,
+    /// A browser on a chat channel, known by its visitor token.
+    VisitorId,
 }

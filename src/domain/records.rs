@@ -325,6 +325,29 @@ pub struct ContactQuery {
     pub name: Option<String>,
 }
 
+/// A browser on a chat channel. The visitor token it holds is never stored, only its SHA-256;
+/// each visitor starts with its own anonymous contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Visitor {
+    pub id: VisitorId,
+    pub account_id: AccountId,
+    pub channel_id: ChannelId,
+    pub contact_id: ContactId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// How busy an agent is, for routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentLoad {
+    pub agent_id: AgentId,
+    /// Conversations assigned to the agent with status `open` or `pending`.
+    pub open: u32,
+    /// When routing or a person last assigned a conversation to the agent.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_assigned_at: Option<OffsetDateTime>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Conversation {
     pub id: ConversationId,

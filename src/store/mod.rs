@@ -249,8 +249,9 @@ pub trait Store: Send + Sync + 'static {
         query: ContactQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Contact>>;
-    /// Moves `merged`'s conversations and tickets to `kept`, fills `kept`'s empty fields and
-    /// missing properties from `merged`, deletes `merged`, and returns `kept`. One transaction.
+    /// Moves `merged`'s conversations, tickets and visitors to `kept`, fills `kept`'s empty
+    /// fields and missing properties from `merged`, deletes `merged`, and returns `kept`. One
+    /// transaction.
     async fn merge_contacts(
         &self,
         account: AccountId,
@@ -303,6 +304,66 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<TimelineItem>>;
+
+    // Real-time (docs/store.md "Real-time")
+    /// Creates an anonymous contact (no email, name or phone) and a visitor of `channel` holding
+    /// it, in one transaction. `channel` must be a `chat` channel of the account, else
+    /// `Invalid { field: "channel_id" }`.
+    async fn create_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+    ) -> StoreResult<Visitor>;
+    /// Any account's visitor by the SHA-256 of its token: the token proves the account.
+    async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>>;
+    /// The newest conversation, not closed, of the visitor's contact on the visitor's channel.
+    async fn open_visitor_conversation(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<Conversation>>;
+    /// Load of each of `agents` in the account (others are left out), sorted by agent id.
+    async fn agent_loads(
+        &self,
+        account: AccountId,
+        agents: Vec<AgentId>,
+    ) -> StoreResult<Vec<AgentLoad>>;
+    /// Assigns `conversation` to `agent`, atomically across nodes, only if it is not closed,
+    /// has no assignee, and the agent has fewer than `capacity` open conversations (`None`: no
+    /// limit). Writes the same `assigned` item and report event as `change_conversation`, and
+    /// keeps the team. `None` when refused; an unknown agent is `Invalid { field: "agent_id" }`.
+    async fn claim_conversation(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        agent: AgentId,
+        capacity: Option<u32>,
+        actor: Actor,
+    ) -> StoreResult<Option<(Conversation, TimelineItem)>>;
+    /// The routing queue of an inbox: open conversations without an assignee, oldest first, at
+    /// most `limit` (clamped to [`MAX_PAGE_SIZE`]).
+    async fn waiting_conversations(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Records that `reader` has read up to `seq` and returns the stored mark: it never goes
+    /// down and never past the conversation's `last_seq`.
+    async fn mark_read(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        reader: Actor,
+        seq: i64,
+    ) -> StoreResult<i64>;
+    /// Every reader's mark in the conversation.
+    async fn read_marks(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<(Actor, i64)>>;
 
     // Tickets
     async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket>;

@@ -19,6 +19,7 @@ mod fixtures;
 mod isolation;
 mod migrations;
 mod paging;
+mod realtime;
 mod sessions_tokens;
 mod store_url;
 mod teams_inboxes;

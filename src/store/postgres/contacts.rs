@@ -206,6 +206,7 @@ pub(super) async fn merge_contacts(
     for table in [
         "UPDATE conversations SET contact_id = $2 WHERE account_id = $1 AND contact_id = $3",
         "UPDATE tickets SET contact_id = $2 WHERE account_id = $1 AND contact_id = $3",
+        "UPDATE visitors SET contact_id = $2 WHERE account_id = $1 AND contact_id = $3",
     ] {
         execute(&tx, table, &[&account.0, &kept_id.0, &merged_id.0]).await?;
     }

@@ -49,7 +49,7 @@ async fn insert_event(
 }
 
 /// The conversation row, locked, with its channel's kind.
-async fn lock_conversation(
+pub(super) async fn lock_conversation(
     client: &impl GenericClient,
     account: AccountId,
     id: ConversationId,
@@ -258,8 +258,7 @@ pub(super) async fn change_conversation(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let (current, _) = lock_conversation(&tx, account, id).await?;
-    let at = now();
-    let (item_data, event_kind, event_data) = match change {
+    let (conversation, item) = match change {
         ConversationChange::Status(status) => {
             if status == current.status {
                 return Ok((current, None));
@@ -271,11 +270,17 @@ pub(super) async fn change_conversation(
             )
             .await?;
             let (from, to) = (current.status.as_str(), status.as_str());
-            (
+            let item = record_change(
+                &tx,
+                &current,
                 json!({"type": "status_changed", "from": from, "to": to}),
                 "conversation.status_changed",
                 json!({"from": from, "to": to}),
+                actor,
+                now(),
             )
+            .await?;
+            (read_conversation(&tx, account, id).await?, item)
         }
         ConversationChange::Assign {
             assignee_id,
@@ -284,35 +289,84 @@ pub(super) async fn change_conversation(
             if assignee_id == current.assignee_id && team_id == current.team_id {
                 return Ok((current, None));
             }
-            // An agent or team outside the account fails its foreign key: Invalid, named.
-            execute(
-                &tx,
-                "UPDATE conversations SET assignee_id = $3, team_id = $4 \
-                 WHERE account_id = $1 AND id = $2",
-                &[
-                    &account.0,
-                    &id.0,
-                    &assignee_id.map(|a| a.0),
-                    &team_id.map(|t| t.0),
-                ],
-            )
-            .await?;
-            let data = json!({
-                "assignee_id": assignee_id,
-                "team_id": team_id,
-                "previous_assignee_id": current.assignee_id,
-                "previous_team_id": current.team_id,
-            });
-            let mut item_data = json!({"type": "assigned"});
-            if let (Some(item), Value::Object(fields)) = (item_data.as_object_mut(), &data) {
-                item.extend(fields.clone());
-            }
-            (item_data, "conversation.assigned", data)
+            assign(&tx, &current, assignee_id, team_id, actor).await?
         }
     };
+    tx.commit().await?;
+    Ok((conversation, Some(item)))
+}
+
+/// Writes an assignment that changes something (checked by the caller, who holds the
+/// conversation's lock) with its `assigned` item and `conversation.assigned` report event, and
+/// stamps a new assignee's `last_assigned_at`. Shared by `change_conversation` and
+/// `realtime::claim_conversation`, so a claim leaves the same trail as a manual assignment.
+/// Returns the conversation as it now is.
+pub(super) async fn assign(
+    tx: &impl GenericClient,
+    current: &Conversation,
+    assignee_id: Option<AgentId>,
+    team_id: Option<TeamId>,
+    actor: Actor,
+) -> StoreResult<(Conversation, TimelineItem)> {
+    let (account, id) = (current.account_id, current.id);
+    let at = now();
+    // An agent or team outside the account fails its foreign key: Invalid, named.
+    execute(
+        tx,
+        "UPDATE conversations SET assignee_id = $3, team_id = $4 \
+         WHERE account_id = $1 AND id = $2",
+        &[
+            &account.0,
+            &id.0,
+            &assignee_id.map(|a| a.0),
+            &team_id.map(|t| t.0),
+        ],
+    )
+    .await?;
+    if let Some(agent) = assignee_id.filter(|a| Some(*a) != current.assignee_id) {
+        execute(
+            tx,
+            "UPDATE agents SET last_assigned_at = $3 WHERE account_id = $1 AND id = $2",
+            &[&account.0, &agent.0, &at],
+        )
+        .await?;
+    }
+    let data = json!({
+        "assignee_id": assignee_id,
+        "team_id": team_id,
+        "previous_assignee_id": current.assignee_id,
+        "previous_team_id": current.team_id,
+    });
+    let mut item_data = json!({"type": "assigned"});
+    if let (Some(item), Value::Object(fields)) = (item_data.as_object_mut(), &data) {
+        item.extend(fields.clone());
+    }
+    let item = record_change(
+        tx,
+        current,
+        item_data,
+        "conversation.assigned",
+        data,
+        actor,
+        at,
+    )
+    .await?;
+    Ok((read_conversation(tx, account, id).await?, item))
+}
+
+/// Appends the event item and the report event recording a change to `current` (locked).
+async fn record_change(
+    tx: &impl GenericClient,
+    current: &Conversation,
+    item_data: Value,
+    event_kind: &str,
+    event_data: Value,
+    actor: Actor,
+    at: OffsetDateTime,
+) -> StoreResult<TimelineItem> {
     let item = insert_item(
-        &tx,
-        &current,
+        tx,
+        current,
         ItemRow {
             client_id: None,
             kind: ItemKind::Event,
@@ -327,24 +381,22 @@ pub(super) async fn change_conversation(
     )
     .await?;
     insert_event(
-        &tx,
-        account,
+        tx,
+        current.account_id,
         ReportEvent {
             kind: event_kind,
             inbox_id: current.inbox_id.0,
-            conversation_id: id.0,
+            conversation_id: current.id.0,
             agent_id: actor_agent(actor),
             data: event_data,
             at,
         },
     )
     .await?;
-    let conversation = read_conversation(&tx, account, id).await?;
-    tx.commit().await?;
-    Ok((conversation, Some(item)))
+    Ok(item)
 }
 
-async fn read_conversation(
+pub(super) async fn read_conversation(
     client: &impl GenericClient,
     account: AccountId,
     id: ConversationId,

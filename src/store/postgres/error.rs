@@ -93,6 +93,7 @@ fn unique_violation(constraint: &str) -> StoreError {
         "timeline_items_client_id_key" => {
             conflict("client_id", "an item with this client id already exists")
         }
+        "visitors_token_hash_key" => conflict("token_hash", "this visitor token already exists"),
         "sessions_pkey" | "api_tokens_token_hash_key" => {
             conflict("token", "this token already exists")
         }
@@ -112,23 +113,26 @@ fn foreign_key_violation(constraint: &str) -> StoreError {
         | "teams_account_fkey"
         | "inboxes_account_fkey"
         | "contacts_account_fkey"
-        | "events_account_fkey" => StoreError::NotFound { entity: "account" },
+        | "events_account_fkey"
+        | "visitors_account_fkey" => StoreError::NotFound { entity: "account" },
         "team_members_agent_fkey" | "inbox_members_agent_fkey" => invalid(
             "member_ids",
             "every member must be an agent of this account",
         ),
         "team_members_team_fkey" => StoreError::NotFound { entity: "team" },
         "inbox_members_inbox_fkey" => StoreError::NotFound { entity: "inbox" },
-        "timeline_items_conversation_fkey" => StoreError::NotFound {
-            entity: "conversation",
-        },
+        "timeline_items_conversation_fkey" | "read_marks_conversation_fkey" => {
+            StoreError::NotFound {
+                entity: "conversation",
+            }
+        }
         "channels_inbox_fkey" | "conversations_inbox_fkey" | "tickets_inbox_fkey" => {
             invalid("inbox_id", "no such inbox in this account")
         }
-        "chatflows_channel_fkey" | "conversations_channel_fkey" => {
+        "chatflows_channel_fkey" | "conversations_channel_fkey" | "visitors_channel_fkey" => {
             invalid("channel_id", "no such channel in this account")
         }
-        "conversations_contact_fkey" | "tickets_contact_fkey" => {
+        "conversations_contact_fkey" | "tickets_contact_fkey" | "visitors_contact_fkey" => {
             invalid("contact_id", "no such contact in this account")
         }
         "conversations_assignee_fkey" => invalid("assignee_id", "no such agent in this account"),

@@ -18,6 +18,7 @@ mod directory;
 mod error;
 mod inboxes;
 mod migrate;
+mod realtime;
 mod rows;
 
 use std::time::Duration;
@@ -488,6 +489,67 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<TimelineItem>> {
         conversations::list_items(&self.pool, account, conversation, after_seq, limit).await
+    }
+
+    async fn create_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+    ) -> StoreResult<Visitor> {
+        realtime::create_visitor(&self.pool, account, channel, token_hash).await
+    }
+    async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>> {
+        realtime::find_visitor(&self.pool, token_hash).await
+    }
+    async fn open_visitor_conversation(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<Conversation>> {
+        realtime::open_visitor_conversation(&self.pool, account, visitor).await
+    }
+    async fn agent_loads(
+        &self,
+        account: AccountId,
+        agents: Vec<AgentId>,
+    ) -> StoreResult<Vec<AgentLoad>> {
+        realtime::agent_loads(&self.pool, account, agents).await
+    }
+    async fn claim_conversation(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        agent: AgentId,
+        capacity: Option<u32>,
+        actor: Actor,
+    ) -> StoreResult<Option<(Conversation, TimelineItem)>> {
+        realtime::claim_conversation(&self.pool, account, conversation, agent, capacity, actor)
+            .await
+    }
+    async fn waiting_conversations(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        realtime::waiting_conversations(&self.pool, account, inbox, limit).await
+    }
+    async fn mark_read(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        reader: Actor,
+        seq: i64,
+    ) -> StoreResult<i64> {
+        realtime::mark_read(&self.pool, account, conversation, reader, seq).await
+    }
+    async fn read_marks(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<(Actor, i64)>> {
+        realtime::read_marks(&self.pool, account, conversation).await
     }
 
     async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket> {

@@ -50,6 +50,7 @@ uuid_columns!(
     TimelineItemId,
     TicketId,
     ApiTokenId,
+    VisitorId,
     SqlUuid,
 );
 

@@ -196,7 +196,7 @@ pub(super) fn merge_contacts(
     }
     let mut contact = get_contact(c, account, kept)?;
     let other = get_contact(c, account, merged)?;
-    for table in ["conversations", "tickets"] {
+    for table in ["conversations", "tickets", "visitors"] {
         c.prepare_cached(&format!(
             "UPDATE {table} SET contact_id = ?3 WHERE account_id = ?1 AND contact_id = ?2"
         ))?

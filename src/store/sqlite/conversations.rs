@@ -12,10 +12,10 @@ use super::{Fail, Filter, actor_agent, into_page, invalid, not_found, require_re
 use crate::domain::*;
 use crate::store::{MAX_PAGE_SIZE, Page, PageRequest};
 
-const CONVERSATION_COLUMNS: &str = "id, account_id, inbox_id, channel_id, contact_id, status, \
+pub(super) const CONVERSATION_COLUMNS: &str = "id, account_id, inbox_id, channel_id, contact_id, status, \
     assignee_id, team_id, subject, last_seq, created_at, updated_at";
 
-fn conversation_row(r: &Row) -> rusqlite::Result<Conversation> {
+pub(super) fn conversation_row(r: &Row) -> rusqlite::Result<Conversation> {
     Ok(Conversation {
         id: r.get("id")?,
         account_id: r.get("account_id")?,
@@ -45,7 +45,7 @@ pub(super) fn get_conversation(
     .ok_or_else(|| not_found("conversation"))
 }
 
-fn channel_kind(
+pub(super) fn channel_kind(
     c: &Connection,
     account: AccountId,
     channel: ChannelId,
@@ -158,18 +158,22 @@ pub(super) fn change_conversation(
     actor: Actor,
 ) -> Result<(Conversation, Option<TimelineItem>), Fail> {
     let mut conversation = get_conversation(c, account, id)?;
-    let (item_data, report_kind, report_data) = match change {
+    match change {
         ConversationChange::Status(to) => {
             if conversation.status == to {
                 return Ok((conversation, None));
             }
             let from = conversation.status;
             conversation.status = to;
-            (
+            let item = record_change(
+                c,
+                &mut conversation,
                 json!({"type": "status_changed", "from": from.as_str(), "to": to.as_str()}),
                 "conversation.status_changed",
                 json!({"from": from.as_str(), "to": to.as_str()}),
-            )
+                actor,
+            )?;
+            Ok((conversation, Some(item)))
         }
         ConversationChange::Assign {
             assignee_id,
@@ -184,35 +188,77 @@ pub(super) fn change_conversation(
             if conversation.assignee_id == assignee_id && conversation.team_id == team_id {
                 return Ok((conversation, None));
             }
-            let data = json!({
-                "assignee_id": assignee_id,
-                "team_id": team_id,
-                "previous_assignee_id": conversation.assignee_id,
-                "previous_team_id": conversation.team_id,
-            });
-            let mut item_data = data.clone();
-            if let Value::Object(fields) = &mut item_data {
-                fields.insert("type".into(), "assigned".into());
-            }
-            conversation.assignee_id = assignee_id;
-            conversation.team_id = team_id;
-            (item_data, "conversation.assigned", data)
+            let item = assign(c, &mut conversation, assignee_id, team_id, actor)?;
+            Ok((conversation, Some(item)))
         }
-    };
+    }
+}
+
+/// Writes an assignment that changes something (checked by the caller) with its `assigned`
+/// item and `conversation.assigned` report event, and stamps a new assignee's
+/// `last_assigned_at`. Shared by `change_conversation` and `claim_conversation`, so a claim
+/// leaves the same trail as a manual assignment.
+pub(super) fn assign(
+    c: &Connection,
+    conversation: &mut Conversation,
+    assignee_id: Option<AgentId>,
+    team_id: Option<TeamId>,
+    actor: Actor,
+) -> Result<TimelineItem, Fail> {
+    let previous_assignee = conversation.assignee_id;
+    let data = json!({
+        "assignee_id": assignee_id,
+        "team_id": team_id,
+        "previous_assignee_id": conversation.assignee_id,
+        "previous_team_id": conversation.team_id,
+    });
+    let mut item_data = data.clone();
+    if let Value::Object(fields) = &mut item_data {
+        fields.insert("type".into(), "assigned".into());
+    }
+    conversation.assignee_id = assignee_id;
+    conversation.team_id = team_id;
+    let item = record_change(
+        c,
+        conversation,
+        item_data,
+        "conversation.assigned",
+        data,
+        actor,
+    )?;
+    if let Some(agent) = assignee_id.filter(|a| Some(*a) != previous_assignee) {
+        c.prepare_cached(
+            "UPDATE agents SET last_assigned_at = ?3 WHERE account_id = ?1 AND id = ?2",
+        )?
+        .execute(params![conversation.account_id, agent, Ts(item.created_at)])?;
+    }
+    Ok(item)
+}
+
+/// Stores the conversation's status and assignment as they now are in `conversation`, with the
+/// event item and the report event recording the change.
+fn record_change(
+    c: &Connection,
+    conversation: &mut Conversation,
+    item_data: Value,
+    report_kind: &str,
+    report_data: Value,
+    actor: Actor,
+) -> Result<TimelineItem, Fail> {
     c.prepare_cached(
         "UPDATE conversations SET status = ?3, assignee_id = ?4, team_id = ?5
          WHERE account_id = ?1 AND id = ?2",
     )?
     .execute(params![
-        account,
-        id,
+        conversation.account_id,
+        conversation.id,
         conversation.status,
         conversation.assignee_id,
         conversation.team_id,
     ])?;
     let item = insert_item(
         c,
-        &mut conversation,
+        conversation,
         None,
         NewItem {
             client_id: None,
@@ -222,13 +268,13 @@ pub(super) fn change_conversation(
     )?;
     report(
         c,
-        &conversation,
+        conversation,
         report_kind,
         actor_agent(actor),
         report_data,
         item.created_at,
     )?;
-    Ok((conversation, Some(item)))
+    Ok(item)
 }
 
 const ITEM_COLUMNS: &str = "id, conversation_id, seq, client_id, kind, author_type, author_id, \

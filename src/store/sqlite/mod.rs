@@ -18,6 +18,7 @@ mod contacts;
 mod conversations;
 mod inboxes;
 mod people;
+mod realtime;
 mod tickets;
 
 use std::path::Path;
@@ -262,6 +263,11 @@ const UNIQUE_RULES: &[(&str, &str, &str)] = &[
         "api_tokens.token_hash",
         "token_hash",
         "this token already exists",
+    ),
+    (
+        "visitors.token_hash",
+        "token_hash",
+        "this visitor token already exists",
     ),
     (
         "sessions.token_hash",
@@ -757,6 +763,77 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<TimelineItem>> {
         self.read(move |c| conversations::list_items(c, account, conversation, after_seq, limit))
+            .await
+    }
+
+    async fn create_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+    ) -> StoreResult<Visitor> {
+        self.write(move |c| realtime::create_visitor(c, account, channel, token_hash))
+            .await
+    }
+    async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| realtime::find_visitor(c, &token_hash))
+            .await
+    }
+    async fn open_visitor_conversation(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+    ) -> StoreResult<Option<Conversation>> {
+        self.read(move |c| realtime::open_visitor_conversation(c, account, visitor))
+            .await
+    }
+    async fn agent_loads(
+        &self,
+        account: AccountId,
+        agents: Vec<AgentId>,
+    ) -> StoreResult<Vec<AgentLoad>> {
+        self.read(move |c| realtime::agent_loads(c, account, agents))
+            .await
+    }
+    async fn claim_conversation(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        agent: AgentId,
+        capacity: Option<u32>,
+        actor: Actor,
+    ) -> StoreResult<Option<(Conversation, TimelineItem)>> {
+        self.write(move |c| {
+            realtime::claim_conversation(c, account, conversation, agent, capacity, actor)
+        })
+        .await
+    }
+    async fn waiting_conversations(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.read(move |c| realtime::waiting_conversations(c, account, inbox, limit))
+            .await
+    }
+    async fn mark_read(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+        reader: Actor,
+        seq: i64,
+    ) -> StoreResult<i64> {
+        self.write(move |c| realtime::mark_read(c, account, conversation, reader, seq))
+            .await
+    }
+    async fn read_marks(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<(Actor, i64)>> {
+        self.read(move |c| realtime::read_marks(c, account, conversation))
             .await
     }
 

@@ -1,0 +1,305 @@
+//! What the real-time core needs on PostgreSQL (docs/store.md "Real-time"): visitors, agents'
+//! loads, atomic claims for routing, the routing queue, and read marks.
+//!
+//! A claim locks the conversation row, then the agent's row (`SELECT … FOR UPDATE`), and only
+//! then counts the agent's open conversations: two nodes claiming for the same agent queue on
+//! the agent's row, and the second counts after the first has committed, so capacity holds
+//! across nodes. Conversation before agent is the order `change_conversation` takes them in
+//! too (it stamps the assignee's `last_assigned_at`), so the two never deadlock.
+
+use deadpool_postgres::{GenericClient, Pool};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::conversations::{assign, lock_conversation, read_conversation};
+use super::rows::actor_columns;
+use super::{execute, not_found, now, query, query_one, query_opt, rows};
+use crate::domain::*;
+use crate::store::{MAX_PAGE_SIZE, StoreError, StoreResult};
+
+fn visitor(row: &Row) -> StoreResult<Visitor> {
+    Ok(Visitor {
+        id: VisitorId(row.try_get("id")?),
+        account_id: AccountId(row.try_get("account_id")?),
+        channel_id: ChannelId(row.try_get("channel_id")?),
+        contact_id: ContactId(row.try_get("contact_id")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn invalid(field: &'static str, message: String) -> StoreError {
+    StoreError::Invalid { field, message }
+}
+
+pub(super) async fn create_visitor(
+    pool: &Pool,
+    account: AccountId,
+    channel: ChannelId,
+    token_hash: String,
+) -> StoreResult<Visitor> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let kind = query_opt(
+        &tx,
+        "SELECT kind FROM channels WHERE account_id = $1 AND id = $2",
+        &[&account.0, &channel.0],
+    )
+    .await?
+    .ok_or_else(|| {
+        invalid(
+            "channel_id",
+            format!("channel {channel} is not in this account"),
+        )
+    })?;
+    let kind: String = kind.try_get("kind")?;
+    if kind != ChannelKind::Chat.as_str() {
+        return Err(invalid(
+            "channel_id",
+            format!("channel {channel} is a {kind} channel; visitors come through chat"),
+        ));
+    }
+    let at = now();
+    let contact_id = ContactId::new();
+    execute(
+        &tx,
+        "INSERT INTO contacts (id, account_id, properties, created_at, updated_at) \
+         VALUES ($1, $2, '{}'::jsonb, $3, $3)",
+        &[&contact_id.0, &account.0, &at],
+    )
+    .await?;
+    let row = query_one(
+        &tx,
+        "INSERT INTO visitors (id, account_id, channel_id, contact_id, token_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         RETURNING id, account_id, channel_id, contact_id, created_at",
+        &[
+            &VisitorId::new().0,
+            &account.0,
+            &channel.0,
+            &contact_id.0,
+            &token_hash,
+            &at,
+        ],
+    )
+    .await?;
+    let visitor = visitor(&row)?;
+    tx.commit().await?;
+    Ok(visitor)
+}
+
+pub(super) async fn find_visitor(pool: &Pool, token_hash: &str) -> StoreResult<Option<Visitor>> {
+    let client = pool.get().await?;
+    query_opt(
+        &client,
+        "SELECT id, account_id, channel_id, contact_id, created_at FROM visitors \
+         WHERE token_hash = $1",
+        &[&token_hash],
+    )
+    .await?
+    .as_ref()
+    .map(visitor)
+    .transpose()
+}
+
+pub(super) async fn open_visitor_conversation(
+    pool: &Pool,
+    account: AccountId,
+    visitor_id: VisitorId,
+) -> StoreResult<Option<Conversation>> {
+    let client = pool.get().await?;
+    let found = query_opt(
+        &client,
+        "SELECT id, account_id, channel_id, contact_id, created_at FROM visitors \
+         WHERE account_id = $1 AND id = $2",
+        &[&account.0, &visitor_id.0],
+    )
+    .await?
+    .ok_or(not_found("visitor"))?;
+    let found = visitor(&found)?;
+    query_opt(
+        &client,
+        concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE account_id = $1 AND contact_id = $2 \
+              AND channel_id = $3 AND status <> 'closed' ORDER BY id DESC LIMIT 1"
+        ),
+        &[&account.0, &found.contact_id.0, &found.channel_id.0],
+    )
+    .await?
+    .as_ref()
+    .map(rows::conversation)
+    .transpose()
+}
+
+pub(super) async fn agent_loads(
+    pool: &Pool,
+    account: AccountId,
+    agents: Vec<AgentId>,
+) -> StoreResult<Vec<AgentLoad>> {
+    let client = pool.get().await?;
+    let ids: Vec<Uuid> = agents.into_iter().map(|a| a.0).collect();
+    query(
+        &client,
+        "SELECT a.id, a.last_assigned_at, \
+           (SELECT count(*) FROM conversations c \
+            WHERE c.account_id = a.account_id AND c.assignee_id = a.id \
+              AND c.status IN ('open', 'pending')) AS open \
+         FROM agents a WHERE a.account_id = $1 AND a.id = ANY($2) ORDER BY a.id",
+        &[&account.0, &ids],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let open: i64 = row.try_get("open")?;
+        Ok(AgentLoad {
+            agent_id: AgentId(row.try_get("id")?),
+            open: u32::try_from(open).unwrap_or(u32::MAX),
+            last_assigned_at: row.try_get("last_assigned_at")?,
+        })
+    })
+    .collect()
+}
+
+pub(super) async fn claim_conversation(
+    pool: &Pool,
+    account: AccountId,
+    id: ConversationId,
+    agent: AgentId,
+    capacity: Option<u32>,
+    actor: Actor,
+) -> StoreResult<Option<(Conversation, TimelineItem)>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (conversation, _) = lock_conversation(&tx, account, id).await?;
+    let locked = query_opt(
+        &tx,
+        "SELECT id FROM agents WHERE account_id = $1 AND id = $2 FOR UPDATE",
+        &[&account.0, &agent.0],
+    )
+    .await?;
+    if locked.is_none() {
+        return Err(invalid(
+            "agent_id",
+            format!("agent {agent} is not in this account"),
+        ));
+    }
+    if conversation.status == ConversationStatus::Closed || conversation.assignee_id.is_some() {
+        return Ok(None);
+    }
+    if let Some(capacity) = capacity {
+        // A new statement, so (READ COMMITTED) it sees every claim committed before this
+        // transaction got the agent's lock.
+        let open: i64 = query_one(
+            &tx,
+            "SELECT count(*) FROM conversations \
+             WHERE account_id = $1 AND assignee_id = $2 AND status IN ('open', 'pending')",
+            &[&account.0, &agent.0],
+        )
+        .await?
+        .try_get(0)?;
+        if open >= i64::from(capacity) {
+            return Ok(None);
+        }
+    }
+    let team = conversation.team_id;
+    let claimed = assign(&tx, &conversation, Some(agent), team, actor).await?;
+    tx.commit().await?;
+    Ok(Some(claimed))
+}
+
+pub(super) async fn waiting_conversations(
+    pool: &Pool,
+    account: AccountId,
+    inbox: InboxId,
+    limit: u32,
+) -> StoreResult<Vec<Conversation>> {
+    let client = pool.get().await?;
+    query(
+        &client,
+        concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE account_id = $1 AND inbox_id = $2 \
+              AND status = 'open' AND assignee_id IS NULL ORDER BY id LIMIT $3"
+        ),
+        &[
+            &account.0,
+            &inbox.0,
+            &i64::from(limit.clamp(1, MAX_PAGE_SIZE)),
+        ],
+    )
+    .await?
+    .iter()
+    .map(rows::conversation)
+    .collect()
+}
+
+/// An actor as the two key columns of `read_marks`: bot and system take the nil UUID.
+fn reader_columns(reader: Actor) -> (&'static str, Uuid) {
+    let (kind, id) = actor_columns(reader);
+    (kind, id.unwrap_or(Uuid::nil()))
+}
+
+pub(super) async fn mark_read(
+    pool: &Pool,
+    account: AccountId,
+    conversation: ConversationId,
+    reader: Actor,
+    seq: i64,
+) -> StoreResult<i64> {
+    let client = pool.get().await?;
+    let (kind, id) = reader_columns(reader);
+    // One statement: the clamp reads `last_seq` and GREATEST keeps the mark from going back when
+    // receipts arrive out of order. No conversation row: nothing inserted, NotFound.
+    let row = query_opt(
+        &client,
+        "INSERT INTO read_marks (account_id, conversation_id, reader_type, reader_id, seq, \
+           updated_at) \
+         SELECT c.account_id, c.id, $3::text, $4::uuid, \
+                LEAST(GREATEST($5::bigint, 0), c.last_seq), $6::timestamptz \
+         FROM conversations c WHERE c.account_id = $1 AND c.id = $2 \
+         ON CONFLICT (conversation_id, reader_type, reader_id) DO UPDATE \
+         SET seq = GREATEST(read_marks.seq, excluded.seq), updated_at = excluded.updated_at \
+         RETURNING seq",
+        &[&account.0, &conversation.0, &kind, &id, &seq, &now()],
+    )
+    .await?
+    .ok_or(not_found("conversation"))?;
+    Ok(row.try_get("seq")?)
+}
+
+pub(super) async fn read_marks(
+    pool: &Pool,
+    account: AccountId,
+    conversation: ConversationId,
+) -> StoreResult<Vec<(Actor, i64)>> {
+    let client = pool.get().await?;
+    read_conversation(&client, account, conversation).await?;
+    query(
+        &client,
+        "SELECT reader_type, reader_id, seq FROM read_marks \
+         WHERE account_id = $1 AND conversation_id = $2 ORDER BY reader_type, reader_id",
+        &[&account.0, &conversation.0],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let kind: String = row.try_get("reader_type")?;
+        let id: Uuid = row.try_get("reader_id")?;
+        let actor = match kind.as_str() {
+            "agent" => Actor::Agent(AgentId(id)),
+            "contact" => Actor::Contact(ContactId(id)),
+            "bot" => Actor::Bot,
+            "system" => Actor::System,
+            other => {
+                return Err(StoreError::backend(super::error::Corrupt {
+                    what: "reader_type",
+                    detail: other.to_owned(),
+                }));
+            }
+        };
+        Ok((actor, row.try_get("seq")?))
+    })
+    .collect()
+}

@@ -1,0 +1,242 @@
+//! What the real-time core needs (docs/store.md "Real-time"): visitors, agents' loads, atomic
+//! claims for routing, the routing queue, and read marks.
+//!
+//! A claim is atomic because it runs in the caller's `BEGIN IMMEDIATE` transaction: it holds the
+//! file's write lock from its first read, so no other writer (in this process or another) can
+//! assign to the agent between the count and the assignment.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::columns::{SqlUuid, Ts, actor_columns, actor_from, now};
+use super::contacts::create_contact;
+use super::conversations::{
+    CONVERSATION_COLUMNS, assign, channel_kind, conversation_row, get_conversation,
+};
+use super::{Fail, exists, invalid, not_found};
+use crate::domain::*;
+use crate::store::MAX_PAGE_SIZE;
+
+const VISITOR_COLUMNS: &str = "id, account_id, channel_id, contact_id, created_at";
+
+fn visitor_row(r: &Row) -> rusqlite::Result<Visitor> {
+    Ok(Visitor {
+        id: r.get("id")?,
+        account_id: r.get("account_id")?,
+        channel_id: r.get("channel_id")?,
+        contact_id: r.get("contact_id")?,
+        created_at: r.get::<_, Ts>("created_at")?.0,
+    })
+}
+
+pub(super) fn create_visitor(
+    c: &Connection,
+    account: AccountId,
+    channel: ChannelId,
+    token_hash: String,
+) -> Result<Visitor, Fail> {
+    match channel_kind(c, account, channel)? {
+        Some((_, ChannelKind::Chat)) => {}
+        Some((_, kind)) => {
+            return Err(invalid(
+                "channel_id",
+                format!("channel {channel} is a {kind} channel; visitors come through chat"),
+            ));
+        }
+        None => {
+            return Err(invalid(
+                "channel_id",
+                format!("channel {channel} is not in this account"),
+            ));
+        }
+    }
+    let contact = create_contact(c, account, NewContact::default())?;
+    let visitor = Visitor {
+        id: VisitorId::new(),
+        account_id: account,
+        channel_id: channel,
+        contact_id: contact.id,
+        created_at: contact.created_at,
+    };
+    c.prepare_cached(&format!(
+        "INSERT INTO visitors ({VISITOR_COLUMNS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        visitor.id,
+        account,
+        visitor.channel_id,
+        visitor.contact_id,
+        Ts(visitor.created_at),
+        token_hash,
+    ])?;
+    Ok(visitor)
+}
+
+pub(super) fn find_visitor(c: &Connection, token_hash: &str) -> Result<Option<Visitor>, Fail> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {VISITOR_COLUMNS} FROM visitors WHERE token_hash = ?1"
+    ))?
+    .query_row([token_hash], visitor_row)
+    .optional()?)
+}
+
+pub(super) fn open_visitor_conversation(
+    c: &Connection,
+    account: AccountId,
+    visitor: VisitorId,
+) -> Result<Option<Conversation>, Fail> {
+    let visitor = c
+        .prepare_cached(&format!(
+            "SELECT {VISITOR_COLUMNS} FROM visitors WHERE account_id = ?1 AND id = ?2"
+        ))?
+        .query_row(params![account, visitor], visitor_row)
+        .optional()?
+        .ok_or_else(|| not_found("visitor"))?;
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations
+             WHERE account_id = ?1 AND contact_id = ?2 AND channel_id = ?3 AND status <> 'closed'
+             ORDER BY id DESC LIMIT 1"
+    ))?
+    .query_row(
+        params![account, visitor.contact_id, visitor.channel_id],
+        conversation_row,
+    )
+    .optional()?)
+}
+
+/// Conversations assigned to the agent that count against its capacity.
+fn open_count(c: &Connection, account: AccountId, agent: AgentId) -> Result<u32, Fail> {
+    Ok(c.prepare_cached(
+        "SELECT count(*) FROM conversations
+             WHERE account_id = ?1 AND assignee_id = ?2 AND status IN ('open', 'pending')",
+    )?
+    .query_row(params![account, agent], |r| r.get(0))?)
+}
+
+pub(super) fn agent_loads(
+    c: &Connection,
+    account: AccountId,
+    mut agents: Vec<AgentId>,
+) -> Result<Vec<AgentLoad>, Fail> {
+    agents.sort();
+    agents.dedup();
+    let mut loads = Vec::with_capacity(agents.len());
+    for agent in agents {
+        let last_assigned_at = c
+            .prepare_cached(
+                "SELECT last_assigned_at FROM agents WHERE account_id = ?1 AND id = ?2",
+            )?
+            .query_row(params![account, agent], |r| r.get::<_, Option<Ts>>(0))
+            .optional()?;
+        // Not in the account: left out, like a filter.
+        let Some(last_assigned_at) = last_assigned_at else {
+            continue;
+        };
+        loads.push(AgentLoad {
+            agent_id: agent,
+            open: open_count(c, account, agent)?,
+            last_assigned_at: last_assigned_at.map(|t| t.0),
+        });
+    }
+    Ok(loads)
+}
+
+pub(super) fn claim_conversation(
+    c: &Connection,
+    account: AccountId,
+    id: ConversationId,
+    agent: AgentId,
+    capacity: Option<u32>,
+    actor: Actor,
+) -> Result<Option<(Conversation, TimelineItem)>, Fail> {
+    let mut conversation = get_conversation(c, account, id)?;
+    if !exists(c, "agents", account, &agent)? {
+        return Err(invalid(
+            "agent_id",
+            format!("agent {agent} is not in this account"),
+        ));
+    }
+    if conversation.status == ConversationStatus::Closed || conversation.assignee_id.is_some() {
+        return Ok(None);
+    }
+    if let Some(capacity) = capacity {
+        if open_count(c, account, agent)? >= capacity {
+            return Ok(None);
+        }
+    }
+    let team = conversation.team_id;
+    let item = assign(c, &mut conversation, Some(agent), team, actor)?;
+    Ok(Some((conversation, item)))
+}
+
+pub(super) fn waiting_conversations(
+    c: &Connection,
+    account: AccountId,
+    inbox: InboxId,
+    limit: u32,
+) -> Result<Vec<Conversation>, Fail> {
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations
+             WHERE account_id = ?1 AND inbox_id = ?2 AND status = 'open' AND assignee_id IS NULL
+             ORDER BY id LIMIT ?3"
+        ))?
+        .query_map(
+            params![account, inbox, limit.clamp(1, MAX_PAGE_SIZE)],
+            conversation_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// An actor as the two key columns of `read_marks`: bot and system take the nil UUID.
+fn reader_columns(reader: Actor) -> (&'static str, SqlUuid) {
+    let (kind, id) = actor_columns(reader);
+    (kind, id.unwrap_or(SqlUuid(uuid::Uuid::nil())))
+}
+
+pub(super) fn mark_read(
+    c: &Connection,
+    account: AccountId,
+    conversation: ConversationId,
+    reader: Actor,
+    seq: i64,
+) -> Result<i64, Fail> {
+    let last_seq = get_conversation(c, account, conversation)?.last_seq;
+    let seq = seq.clamp(0, last_seq);
+    let (kind, id) = reader_columns(reader);
+    // `max` keeps the mark from going back when receipts arrive out of order.
+    Ok(c.prepare_cached(
+        "INSERT INTO read_marks (account_id, conversation_id, reader_type, reader_id, seq,
+                updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (conversation_id, reader_type, reader_id) DO UPDATE
+             SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at
+             RETURNING seq",
+    )?
+    .query_row(
+        params![account, conversation, kind, id, seq, Ts(now())],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn read_marks(
+    c: &Connection,
+    account: AccountId,
+    conversation: ConversationId,
+) -> Result<Vec<(Actor, i64)>, Fail> {
+    get_conversation(c, account, conversation)?;
+    let marks = c
+        .prepare_cached(
+            "SELECT reader_type, reader_id, seq FROM read_marks
+             WHERE account_id = ?1 AND conversation_id = ?2
+             ORDER BY reader_type, reader_id",
+        )?
+        .query_map(params![account, conversation], |r| {
+            let kind: String = r.get(0)?;
+            let id: SqlUuid = r.get(1)?;
+            let id = (!id.0.is_nil()).then_some(id);
+            Ok((actor_from(&kind, id)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(marks)
+}
