@@ -5,7 +5,9 @@
 //! try-list rather than one agent because the claim in the store is atomic and may still be
 //! refused (another node took the last free slot); the caller claims down the list.
 //!
-//! Must not: read the store or presence, or claim anything (the router actor does that).
+//! Must not: read the store or presence, or claim anything here ([`actor`] does that).
+
+pub mod actor;
 
 use time::OffsetDateTime;
 
