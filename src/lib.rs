@@ -7,6 +7,8 @@
 //! - [`auth`]: password hashing, session and API tokens.
 //! - [`bus`]: live updates between actors and nodes (in-process or Redis pub/sub).
 //! - [`presence`]: which agents are online and their chosen status.
+//! - [`routing`]: which agent a conversation goes to (inbox target, strategy, capacity, sticky
+//!   owner), decided from a snapshot of presence and load.
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
@@ -23,6 +25,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod presence;
+pub mod routing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
