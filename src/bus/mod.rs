@@ -8,6 +8,7 @@
 //! costs latency (clients resume from the store by `seq`), never data.
 
 mod in_process;
+mod redis;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use crate::domain::{AccountId, AgentId, ConversationId, InboxId};
 
 pub use in_process::InProcessBus;
+pub use redis::{RedisBus, RedisBusError};
 
 /// Topic names, in one place so publishers and subscribers cannot disagree.
 pub mod topics {
