@@ -95,6 +95,18 @@ impl OwnRedis {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server: a stopped Redis keeps its sockets open
+    /// but never answers, like a peer behind a network partition.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
@@ -311,6 +323,56 @@ async fn when_redis_stops_publishing_fails_fast_and_after_restart_old_subscripti
     // Not told about "during": it never reached Redis.
     assert_eq!(next(&mut on_b).await.1, "after");
     assert_eq!(a.health().detail, "ok");
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_is_noticed_and_publish_does_not_hang() {
+    let redis = OwnRedis::start().await;
+    let url = redis.url();
+    let node = RedisBus::connect(&url).unwrap();
+    wait_ready(&node).await;
+    let topic = fresh_topic("conv");
+    let mut sub = node.subscribe(&topic);
+    eventually(Duration::from_secs(5), "subscribed", || async {
+        subscribers_in_redis(&url, &topic).await == 1
+    })
+    .await;
+
+    redis.signal("STOP");
+    let started = Instant::now();
+    let published = node.publish(&topic, text("into the void")).await;
+    assert!(
+        matches!(published, Err(BusError::Unavailable(_))),
+        "{published:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "publish took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(next(&mut sub).await.1, "into the void");
+    eventually(Duration::from_secs(15), "silence noticed", || async {
+        !node.health().ready
+    })
+    .await;
+
+    redis.signal("CONT");
+    wait_ready(&node).await;
+    eventually(Duration::from_secs(5), "re-subscribed", || async {
+        subscribers_in_redis(&url, &topic).await >= 1
+    })
+    .await;
+    eventually(Duration::from_secs(5), "publish works again", || async {
+        node.publish(&topic, text("back")).await.is_ok()
+    })
+    .await;
+    // Failed attempts were handed to local listeners; this one can only come through Redis.
+    node.publish(&topic, text("through redis")).await.unwrap();
+    loop {
+        if next(&mut sub).await.1 == "through redis" {
+            break;
+        }
+    }
 }
 
 #[tokio::test]
