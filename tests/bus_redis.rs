@@ -201,11 +201,12 @@ async fn a_publish_on_one_node_reaches_the_topic_subscribers_of_both_nodes_only(
     let mut on_b = b.subscribe(&topic);
     let mut other_on_a = a.subscribe(&other);
     let mut other_on_b = b.subscribe(&other);
-    eventually(Duration::from_secs(5), "both nodes subscribed", || async {
-        subscribers_in_redis(&url, &topic).await == 2
-            && subscribers_in_redis(&url, &other).await == 2
-    })
-    .await;
+    for (node, topic) in [(&a, &topic), (&b, &topic), (&a, &other), (&b, &other)] {
+        node.subscribed(topic).await.unwrap();
+    }
+    // Once `subscribed` returns, Redis has the subscription: no waiting needed.
+    assert_eq!(subscribers_in_redis(&url, &topic).await, 2);
+    assert_eq!(subscribers_in_redis(&url, &other).await, 2);
 
     a.publish(&topic, text("hello")).await.unwrap();
     a.publish(&other, text("marker")).await.unwrap();
@@ -232,6 +233,10 @@ async fn a_node_is_subscribed_in_redis_only_while_it_has_local_listeners() {
     let topic = fresh_topic("conv");
     assert!(!channel_active(&url, &topic).await);
 
+    assert!(
+        node.subscribed(&topic).await.is_err(),
+        "no local subscription yet"
+    );
     let first = node.subscribe(&topic);
     let second = node.subscribe(&topic);
     eventually(Duration::from_secs(5), "subscribed", || async {
@@ -290,6 +295,10 @@ async fn when_redis_stops_publishing_fails_fast_and_after_restart_old_subscripti
     .await;
     let health = a.health();
     assert!(health.detail.contains("redis"), "{health:?}");
+    assert!(matches!(
+        a.subscribed(&topic).await,
+        Err(BusError::Unavailable(_))
+    ));
     let started = Instant::now();
     let published = a.publish(&topic, text("during")).await;
     assert!(
@@ -314,10 +323,9 @@ async fn when_redis_stops_publishing_fails_fast_and_after_restart_old_subscripti
         "ready again after {:?}",
         restarted.elapsed()
     );
-    eventually(Duration::from_secs(5), "re-subscribed", || async {
-        subscribers_in_redis(&url, &topic).await == 2
-    })
-    .await;
+    a.subscribed(&topic).await.unwrap();
+    b.subscribed(&topic).await.unwrap();
+    assert_eq!(subscribers_in_redis(&url, &topic).await, 2, "re-subscribed");
     b.publish(&topic, text("after")).await.unwrap();
     assert_eq!(next(&mut on_a).await.1, "after");
     // Not told about "during": it never reached Redis.
@@ -373,6 +381,37 @@ async fn a_redis_that_stops_answering_is_noticed_and_publish_does_not_hang() {
             break;
         }
     }
+}
+
+#[tokio::test]
+async fn subscribed_waits_until_redis_has_the_subscription() {
+    let redis = OwnRedis::start().await;
+    let url = redis.url();
+    let node = RedisBus::connect(&url).unwrap();
+    wait_ready(&node).await;
+    let mut admin = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Redis holds every client's commands (the SUBSCRIBE too) for 600 ms.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(600)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let paused = Instant::now();
+    let topic = fresh_topic("conv");
+    let _sub = node.subscribe(&topic);
+    node.subscribed(&topic).await.unwrap();
+    assert!(
+        paused.elapsed() >= Duration::from_millis(500),
+        "returned after {:?}, before Redis could have confirmed",
+        paused.elapsed()
+    );
+    assert_eq!(subscribers_in_redis(&url, &topic).await, 1);
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::in_process::TOPIC_BUFFER;
 use super::{Bus, BusError, BusHealth, BusMessage, Subscription};
@@ -51,12 +51,49 @@ pub enum RedisBusError {
 /// What the pub/sub task must tell Redis. Sent under the topics lock, so the order of commands
 /// is the order in which topics gained their first or lost their last local listener.
 enum Command {
-    Subscribe(String),
+    /// The topic and the generation of its map entry, so that a confirmation for an earlier
+    /// entry of the same topic (since dropped) does not mark a newer one live too early.
+    Subscribe(String, u64),
     Unsubscribe(String),
 }
 
+/// A topic with local listeners.
+struct Topic {
+    tx: broadcast::Sender<BusMessage>,
+    generation: u64,
+    /// Whether Redis has confirmed the subscription on the current connection.
+    live: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Topics {
+    map: HashMap<String, Topic>,
+    next_generation: u64,
+}
+
+impl Topics {
+    /// Sets whether the listed `(topic, generation)` entries are live; an entry replaced since
+    /// the list was taken is left alone.
+    fn set_live(&self, entries: &[(String, u64)], live: bool) {
+        for (topic, generation) in entries {
+            if let Some(entry) = self.map.get(topic)
+                && entry.generation == *generation
+            {
+                entry.live.send_replace(live);
+            }
+        }
+    }
+
+    fn entries(&self) -> Vec<(String, u64)> {
+        self.map
+            .iter()
+            .map(|(topic, entry)| (topic.clone(), entry.generation))
+            .collect()
+    }
+}
+
 struct Inner {
-    topics: Mutex<HashMap<String, broadcast::Sender<BusMessage>>>,
+    topics: Mutex<Topics>,
     commands: mpsc::UnboundedSender<Command>,
     /// `(ready, detail)` as last seen by the pub/sub task.
     state: Mutex<(bool, String)>,
@@ -71,7 +108,11 @@ impl Inner {
 
     /// Hands a message to this node's listeners of `topic`, if any.
     fn deliver(&self, topic: &str, payload: Bytes) {
-        let sender = self.topics.lock().ok().and_then(|t| t.get(topic).cloned());
+        let sender = self
+            .topics
+            .lock()
+            .ok()
+            .and_then(|t| t.map.get(topic).map(|e| e.tx.clone()));
         if let Some(sender) = sender {
             // No receiver left is fine: the last one is being dropped.
             let _ = sender.send(BusMessage {
@@ -107,7 +148,7 @@ impl RedisBus {
             ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(invalid)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            topics: Mutex::new(HashMap::new()),
+            topics: Mutex::new(Topics::default()),
             commands,
             state: Mutex::new((false, "connecting to redis".to_owned())),
         });
@@ -117,7 +158,7 @@ impl RedisBus {
 
     /// Topics with at least one live local subscription (for tests and metrics).
     pub fn topic_count(&self) -> usize {
-        self.inner.topics.lock().map_or(0, |t| t.len())
+        self.inner.topics.lock().map_or(0, |t| t.map.len())
     }
 }
 
@@ -135,10 +176,11 @@ impl Drop for Unsubscribe {
             // The receiver of this subscription is dropped before its guard (field order), so
             // a count of zero means nobody on this node listens any more.
             if topics
+                .map
                 .get(&self.topic)
-                .is_some_and(|tx| tx.receiver_count() == 0)
+                .is_some_and(|entry| entry.tx.receiver_count() == 0)
             {
-                topics.remove(&self.topic);
+                topics.map.remove(&self.topic);
                 let _ = inner
                     .commands
                     .send(Command::Unsubscribe(self.topic.clone()));
@@ -167,15 +209,24 @@ impl Bus for RedisBus {
 
     fn subscribe(&self, topic: &str) -> Subscription {
         let rx = match self.inner.topics.lock() {
-            Ok(mut topics) => match topics.get(topic) {
-                Some(tx) => tx.subscribe(),
+            Ok(mut topics) => match topics.map.get(topic) {
+                Some(entry) => entry.tx.subscribe(),
                 None => {
                     let (tx, rx) = broadcast::channel(TOPIC_BUFFER);
-                    topics.insert(topic.to_owned(), tx);
+                    let generation = topics.next_generation;
+                    topics.next_generation += 1;
+                    topics.map.insert(
+                        topic.to_owned(),
+                        Topic {
+                            tx,
+                            generation,
+                            live: watch::Sender::new(false),
+                        },
+                    );
                     let _ = self
                         .inner
                         .commands
-                        .send(Command::Subscribe(topic.to_owned()));
+                        .send(Command::Subscribe(topic.to_owned(), generation));
                     rx
                 }
             },
@@ -188,6 +239,38 @@ impl Bus for RedisBus {
                 inner: Arc::downgrade(&self.inner),
                 topic: topic.to_owned(),
             }),
+        }
+    }
+
+    async fn subscribed(&self, topic: &str) -> Result<(), BusError> {
+        let live = self
+            .inner
+            .topics
+            .lock()
+            .map_err(|_| BusError::Unavailable("bus lock poisoned".into()))?
+            .map
+            .get(topic)
+            .map(|entry| entry.live.subscribe());
+        let Some(mut live) = live else {
+            return Err(BusError::Unavailable(format!(
+                "no local subscription to {topic}"
+            )));
+        };
+        if *live.borrow() {
+            return Ok(());
+        }
+        let health = self.health();
+        if !health.ready {
+            return Err(BusError::Unavailable(health.detail));
+        }
+        match tokio::time::timeout(COMMAND_TIMEOUT, live.wait_for(|live| *live)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(BusError::Unavailable(format!(
+                "the last local subscription to {topic} was dropped"
+            ))),
+            Err(_) => Err(BusError::Unavailable(format!(
+                "redis did not confirm the subscription to {topic} within {COMMAND_TIMEOUT:?}"
+            ))),
         }
     }
 
@@ -238,10 +321,15 @@ async fn run_pubsub(
             Err(e) => format!("redis unreachable: {e}"),
         };
         match inner.upgrade() {
-            Some(inner) => inner.set_state(
-                false,
-                format!("{reason}; retrying in {} ms", backoff.as_millis()),
-            ),
+            Some(inner) => {
+                if let Ok(topics) = inner.topics.lock() {
+                    topics.set_live(&topics.entries(), false);
+                }
+                inner.set_state(
+                    false,
+                    format!("{reason}; retrying in {} ms", backoff.as_millis()),
+                );
+            }
             None => return,
         }
         tokio::time::sleep(backoff).await;
@@ -267,19 +355,25 @@ async fn connect_and_resubscribe(
     };
     // Commands queued while disconnected are stale; the map is the truth. Both are read under
     // the lock commands are sent under, so later commands apply on top of this snapshot.
-    let wanted: Vec<String> = match strong.topics.lock() {
+    let wanted = match strong.topics.lock() {
         Ok(topics) => {
             while commands.try_recv().is_ok() {}
-            topics.keys().cloned().collect()
+            topics.entries()
         }
         Err(_) => return Err("bus lock poisoned".to_owned()),
     };
     drop(strong);
     if !wanted.is_empty() {
-        timed(sink.subscribe(&wanted)).await?;
+        let names: Vec<&str> = wanted.iter().map(|(topic, _)| topic.as_str()).collect();
+        timed(sink.subscribe(&names)).await?;
     }
     match inner.upgrade() {
-        Some(strong) => strong.set_state(true, "ok"),
+        Some(strong) => {
+            if let Ok(topics) = strong.topics.lock() {
+                topics.set_live(&wanted, true);
+            }
+            strong.set_state(true, "ok");
+        }
         None => return Ok(None),
     }
     tracing::info!(topics = wanted.len(), "redis bus: connected");
@@ -301,7 +395,16 @@ async fn serve(
             command = commands.recv() => {
                 let result = match command {
                     None => return Ended::BusGone,
-                    Some(Command::Subscribe(topic)) => timed(sink.subscribe(topic)).await,
+                    Some(Command::Subscribe(topic, generation)) => {
+                        let result = timed(sink.subscribe(&topic)).await;
+                        if result.is_ok()
+                            && let Some(strong) = inner.upgrade()
+                            && let Ok(topics) = strong.topics.lock()
+                        {
+                            topics.set_live(&[(topic, generation)], true);
+                        }
+                        result
+                    }
                     Some(Command::Unsubscribe(topic)) => timed(sink.unsubscribe(topic)).await,
                 };
                 if let Err(e) = result {
