@@ -415,6 +415,28 @@ async fn subscribed_waits_until_redis_has_the_subscription() {
 }
 
 #[tokio::test]
+async fn dropping_the_bus_closes_its_subscriptions_and_its_redis_connection() {
+    let url = shared_redis_url();
+    let node = RedisBus::connect(&url).unwrap();
+    let topic = fresh_topic("conv");
+    let mut sub = node.subscribe(&topic);
+    node.subscribed(&topic).await.unwrap();
+    assert_eq!(subscribers_in_redis(&url, &topic).await, 1);
+
+    drop(node);
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), sub.recv()).await,
+        Ok(Received::Closed)
+    ));
+    eventually(
+        Duration::from_secs(5),
+        "pub/sub connection closed",
+        || async { subscribers_in_redis(&url, &topic).await == 0 },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_malformed_url_is_refused_without_echoing_its_password() {
     for url in [
         "http://127.0.0.1:6379/",

@@ -39,6 +39,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// closing the socket (a network partition rather than a restart).
 const PING_EVERY: Duration = Duration::from_secs(5);
 
+/// Health detail until the first connection attempt ends.
+const CONNECTING: &str = "connecting to redis";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RedisBusError {
     /// The URL itself is not echoed: it may carry a password.
@@ -150,7 +153,7 @@ impl RedisBus {
         let inner = Arc::new(Inner {
             topics: Mutex::new(Topics::default()),
             commands,
-            state: Mutex::new((false, "connecting to redis".to_owned())),
+            state: Mutex::new((false, CONNECTING.to_owned())),
         });
         runtime.spawn(run_pubsub(client, Arc::downgrade(&inner), receiver));
         Ok(Self { inner, publisher })
@@ -259,8 +262,10 @@ impl Bus for RedisBus {
         if *live.borrow() {
             return Ok(());
         }
+        // Known down: answer at once rather than stall every caller for the timeout. Still
+        // starting: the first connection is usually a moment away, so wait for it.
         let health = self.health();
-        if !health.ready {
+        if !health.ready && health.detail != CONNECTING {
             return Err(BusError::Unavailable(health.detail));
         }
         match tokio::time::timeout(COMMAND_TIMEOUT, live.wait_for(|live| *live)).await {
