@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 
 use crate::auth;
+use crate::bus::{Bus, InProcessBus, RedisBus};
 use crate::config::Settings;
 use crate::domain::{AgentProfile, AgentRole, EmailAddress, Name, NewAgent, Password};
 use crate::http::{self, AppState};
@@ -50,8 +51,13 @@ impl Application {
         let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
-        let bus: std::sync::Arc<dyn crate::bus::Bus> =
-            std::sync::Arc::new(crate::bus::InProcessBus::new());
+        let bus: Arc<dyn Bus> = if settings.bus.redis_url.is_empty() {
+            Arc::new(InProcessBus::new())
+        } else {
+            // A malformed URL stops start-up; a Redis that is merely down does not (the node
+            // serves local traffic and `/readyz` says the bus is not ready).
+            Arc::new(RedisBus::connect(&settings.bus.redis_url)?)
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,

@@ -8,6 +8,7 @@
 //! costs latency (clients resume from the store by `seq`), never data.
 
 mod in_process;
+mod redis;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use crate::domain::{AccountId, AgentId, ConversationId, InboxId};
 
 pub use in_process::InProcessBus;
+pub use redis::{RedisBus, RedisBusError};
 
 /// Topic names, in one place so publishers and subscribers cannot disagree.
 pub mod topics {
@@ -65,6 +67,15 @@ pub trait Bus: Send + Sync + 'static {
     /// Starts listening to `topic`. The returned subscription unsubscribes when dropped; the
     /// node stops listening to the topic when its last local subscription is dropped.
     fn subscribe(&self, topic: &str) -> Subscription;
+    /// Resolves once messages published to `topic` from now on reach this node's subscriptions
+    /// (call it after [`Bus::subscribe`], before reading the store, so that nothing committed
+    /// in between is missed). Across nodes the subscription is confirmed asynchronously; in
+    /// process it is immediate. `Unavailable` when it cannot be confirmed (bus down, or no
+    /// local subscription): the caller carries on, and its clients resume from the store.
+    async fn subscribed(&self, topic: &str) -> Result<(), BusError> {
+        let _ = topic;
+        Ok(())
+    }
     fn health(&self) -> BusHealth;
 }
 
