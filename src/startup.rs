@@ -14,6 +14,7 @@ use crate::bus::{Bus, InProcessBus, RedisBus};
 use crate::config::Settings;
 use crate::domain::{AgentProfile, AgentRole, EmailAddress, Name, NewAgent, Password};
 use crate::http::{self, AppState};
+use crate::presence::{self, MemoryPresence, Presence, RedisPresence};
 use crate::store::{self, DynStore};
 
 pub struct Application {
@@ -58,9 +59,20 @@ impl Application {
             // serves local traffic and `/readyz` says the bus is not ready).
             Arc::new(RedisBus::connect(&settings.bus.redis_url)?)
         };
+        let presence: Arc<dyn Presence> = if settings.bus.redis_url.is_empty() {
+            Arc::new(MemoryPresence::new(bus.clone(), presence::DEFAULT_GRACE))
+        } else {
+            // Cluster: presence lives in Redis with a TTL, so a crashed node's agents go offline.
+            Arc::new(RedisPresence::new(
+                &settings.bus.redis_url,
+                bus.clone(),
+                presence::DEFAULT_TTL,
+            )?)
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
+            presence,
             settings: settings.clone(),
             login_limits: http::state::LoginLimits::new(
                 settings.auth.login_per_ip_per_minute,

@@ -8,6 +8,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::bus::Bus;
 use crate::config::Settings;
+use crate::presence::Presence;
 use crate::store::DynStore;
 
 /// Per-key limiters for login attempts. Every attempt spends one cell, so a guesser is slowed
@@ -32,6 +33,8 @@ pub struct AppState {
     pub store: DynStore,
     /// Live updates between actors and nodes.
     pub bus: Arc<dyn Bus>,
+    /// Which agents are online, and their chosen status.
+    pub presence: Arc<dyn Presence>,
     pub settings: Arc<Settings>,
     pub login_limits: LoginLimits,
 }
