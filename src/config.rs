@@ -89,6 +89,8 @@ pub struct AuthSettings {
     pub login_per_ip_per_minute: u32,
     /// Login attempts allowed per account email per minute (burst the same).
     pub login_per_email_per_minute: u32,
+    /// New widget visitors per client IP per minute (burst the same).
+    pub visitors_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,6 +21,7 @@ mod params;
 mod teams;
 mod tickets;
 mod timeline;
+pub mod widget;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -70,7 +71,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(contacts::routes)
             .configure(conversations::routes)
             .configure(timeline::routes)
-            .configure(tickets::routes),
+            .configure(tickets::routes)
+            .configure(widget::routes),
     );
 }
 

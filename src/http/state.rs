@@ -29,6 +29,14 @@ impl LoginLimits {
     }
 }
 
+/// New visitors per client IP: the widget endpoint is public, so this bounds how fast one
+/// address can create contacts.
+pub fn visitor_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
+    DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+        NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN),
+    ))
+}
+
 pub struct AppState {
     pub store: DynStore,
     /// Live updates between actors and nodes.
@@ -37,4 +45,5 @@ pub struct AppState {
     pub presence: Arc<dyn Presence>,
     pub settings: Arc<Settings>,
     pub login_limits: LoginLimits,
+    pub visitor_limits: DefaultKeyedRateLimiter<IpAddr>,
 }
