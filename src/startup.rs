@@ -9,6 +9,7 @@ use actix_web::{App, HttpResponse, web};
 use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 
+use crate::actors;
 use crate::auth;
 use crate::config::Settings;
 use crate::domain::{AgentProfile, AgentRole, EmailAddress, Name, NewAgent, Password};
@@ -52,6 +53,11 @@ impl Application {
         let settings = Arc::new(settings);
         let bus: std::sync::Arc<dyn crate::bus::Bus> =
             std::sync::Arc::new(crate::bus::InProcessBus::new());
+        // One registry per node, shared by every worker, so a conversation has one actor.
+        let conversations = web::Data::new(actors::ConversationRegistry::new(
+            store.clone(),
+            bus.clone(),
+        ));
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -73,7 +79,9 @@ impl Application {
                 .split_for_parts();
             let api = web::Data::new(api);
             app.app_data(api)
+                .app_data(conversations.clone())
                 .route("/api/openapi.json", web::get().to(openapi_json))
+                .configure(actors::routes)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(settings.http.shutdown_grace_secs)
