@@ -237,10 +237,7 @@ impl ConversationActor {
     fn deliver_ready(&mut self, ctx: &mut Context<Self>) {
         let ids: Vec<ListenerId> = self.listeners.keys().copied().collect();
         for id in ids {
-            loop {
-                let Some(next) = self.listeners.get(&id).map(|l| l.delivered + 1) else {
-                    break;
-                };
+            while let Some(next) = self.listeners.get(&id).map(|l| l.delivered + 1) {
                 let Some(frame) = self.recent.get(&next).cloned() else {
                     break;
                 };
@@ -432,5 +429,185 @@ impl Handler<Unsubscribe> for ConversationActor {
         if self.listeners.is_empty() {
             self.stop_when_idle(ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::bus::InProcessBus;
+    use crate::domain::{
+        Actor as Author, Body, ChannelKind, Name, NewChannel, NewContact, NewConversation,
+        NewInbox, NewItem, NewItemContent,
+    };
+    use crate::store::SqliteStore;
+
+    /// Records what a socket would be sent.
+    struct Collector {
+        seqs: Arc<Mutex<Vec<i64>>>,
+    }
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+            let frame: serde_json::Value = serde_json::from_str(msg.frame.as_str()).unwrap();
+            if frame["type"] == "item" {
+                let seq = frame["item"]["seq"].as_i64().unwrap();
+                self.seqs.lock().unwrap().push(seq);
+            }
+        }
+    }
+
+    impl Handler<Disconnect> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+            panic!("unexpected disconnect: {msg:?}");
+        }
+    }
+
+    async fn conversation(store: &DynStore) -> (AccountId, ConversationId) {
+        let account = store
+            .create_account(Name::parse("Acme").unwrap())
+            .await
+            .unwrap();
+        let inbox = store
+            .create_inbox(
+                account.id,
+                NewInbox {
+                    name: Name::parse("Support").unwrap(),
+                    routing: Default::default(),
+                    notification_defaults: Default::default(),
+                    email_filters: Default::default(),
+                    member_ids: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        let channel = store
+            .create_channel(
+                account.id,
+                NewChannel {
+                    inbox_id: inbox.id,
+                    kind: ChannelKind::Chat,
+                    name: Name::parse("Chat").unwrap(),
+                    settings: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        let contact = store
+            .create_contact(account.id, NewContact::default())
+            .await
+            .unwrap();
+        let conversation = store
+            .create_conversation(
+                account.id,
+                NewConversation {
+                    channel_id: channel.id,
+                    contact_id: contact.id,
+                    subject: None,
+                },
+                Author::System,
+            )
+            .await
+            .unwrap();
+        (account.id, conversation.id)
+    }
+
+    async fn append(store: &DynStore, account: AccountId, id: ConversationId) -> TimelineItem {
+        store
+            .append_item(
+                account,
+                id,
+                NewItem {
+                    client_id: None,
+                    author: Author::System,
+                    content: NewItemContent::Comment {
+                        body: Body::parse("note").unwrap(),
+                        mentions: vec![],
+                    },
+                },
+            )
+            .await
+            .unwrap()
+            .item
+    }
+
+    async fn publish(bus: &Arc<dyn Bus>, item: &TimelineItem) {
+        let frame = ServerFrame::Item { item: item.clone() }.encode();
+        bus.publish(
+            &topics::conversation(item.conversation_id),
+            frame.into_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn seen_after_settling(seqs: &Arc<Mutex<Vec<i64>>>, want: usize) -> Vec<i64> {
+        for _ in 0..100 {
+            if seqs.lock().unwrap().len() >= want {
+                break;
+            }
+            actix::clock::sleep(Duration::from_millis(20)).await;
+        }
+        // Long enough for a duplicate to show up if one were coming.
+        actix::clock::sleep(Duration::from_millis(200)).await;
+        seqs.lock().unwrap().clone()
+    }
+
+    #[actix::test]
+    async fn items_published_out_of_order_or_twice_reach_a_listener_once_in_seq_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let (account, id) = conversation(&store).await;
+        let mut items = Vec::new();
+        for _ in 0..3 {
+            items.push(append(&store, account, id).await);
+        }
+        let registry = ConversationRegistry::new(store.clone(), bus.clone());
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let collector = Collector { seqs: seqs.clone() }.start();
+        let actor = registry.conversation(account, id);
+        actor
+            .send(Subscribe {
+                listener: ListenerId::next(),
+                agent_id: AgentId::new(),
+                after_seq: 1,
+                deliver: collector.clone().recipient(),
+                disconnect: collector.recipient(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            seen_after_settling(&seqs, 2).await,
+            vec![2, 3],
+            "after after_seq"
+        );
+
+        // Two writers on two nodes: 5 is published before 4, and 4 never arrives on the bus.
+        items.push(append(&store, account, id).await);
+        items.push(append(&store, account, id).await);
+        publish(&bus, &items[4]).await;
+        assert_eq!(
+            seen_after_settling(&seqs, 4).await,
+            vec![2, 3, 4, 5],
+            "4 read from the store"
+        );
+
+        // Late and repeated publications change nothing.
+        publish(&bus, &items[3]).await;
+        publish(&bus, &items[4]).await;
+        publish(&bus, &items[1]).await;
+        items.push(append(&store, account, id).await);
+        publish(&bus, &items[5]).await;
+        assert_eq!(seen_after_settling(&seqs, 5).await, vec![2, 3, 4, 5, 6]);
+        assert_eq!(registry.live_conversations(), 1);
+        assert_eq!(registry.slow_consumers(), 0);
     }
 }
