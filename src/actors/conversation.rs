@@ -610,4 +610,80 @@ mod tests {
         assert_eq!(registry.live_conversations(), 1);
         assert_eq!(registry.slow_consumers(), 0);
     }
+
+    /// A socket that reads far slower than frames arrive.
+    struct SlowSocket {
+        closed_with: Arc<Mutex<Option<CloseReason>>>,
+    }
+
+    impl Actor for SlowSocket {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for SlowSocket {
+        type Result = ();
+        fn handle(&mut self, _: Deliver, _: &mut Context<Self>) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    impl Handler<Disconnect> for SlowSocket {
+        type Result = ();
+        fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+            *self.closed_with.lock().unwrap() = Some(msg.reason);
+        }
+    }
+
+    #[actix::test]
+    async fn a_listener_that_cannot_keep_up_is_dropped_told_why_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let (account, id) = conversation(&store).await;
+        let registry = ConversationRegistry::new(store.clone(), bus.clone());
+        let closed_with = Arc::new(Mutex::new(None));
+        // Its own thread, so its slowness does not hold up the conversation actor.
+        let arbiter = Arbiter::new();
+        let slow_closed = closed_with.clone();
+        let slow = SlowSocket::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(2);
+            SlowSocket {
+                closed_with: slow_closed,
+            }
+        });
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let fast = Collector { seqs: seqs.clone() }.start();
+        let actor = registry.conversation(account, id);
+        for (socket_deliver, socket_disconnect) in [
+            (slow.clone().recipient(), slow.clone().recipient()),
+            (fast.clone().recipient(), fast.clone().recipient()),
+        ] {
+            actor
+                .send(Subscribe {
+                    listener: ListenerId::next(),
+                    agent_id: AgentId::new(),
+                    after_seq: 0,
+                    deliver: socket_deliver,
+                    disconnect: socket_disconnect,
+                })
+                .await
+                .unwrap();
+        }
+        for _ in 0..20 {
+            let item = append(&store, account, id).await;
+            publish(&bus, &item).await;
+        }
+        let fast_saw = seen_after_settling(&seqs, 20).await;
+        assert_eq!(
+            fast_saw,
+            (1..=20).collect::<Vec<_>>(),
+            "others are not held up"
+        );
+        assert_eq!(
+            *closed_with.lock().unwrap(),
+            Some(CloseReason::SlowConsumer)
+        );
+        assert_eq!(registry.slow_consumers(), 1, "counted once");
+        arbiter.stop();
+    }
 }

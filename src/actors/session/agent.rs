@@ -445,8 +445,8 @@ impl Handler<Disconnect> for AgentSessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Disconnect, ctx: &mut Ctx) {
-        // The conversation already forgot this socket.
-        self.subscriptions.clear();
+        // `stopped` unsubscribes from every conversation (the one that sent this has already
+        // forgotten the socket and ignores it).
         Self::close(ctx, msg.reason);
     }
 }
