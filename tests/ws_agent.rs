@@ -489,7 +489,47 @@ async fn typing_and_read_reach_the_other_agents_only(backend: Backend) {
     );
 }
 
+async fn comments_name_refused_mentions_and_unsubscribing_stops_delivery(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    let base = b.subscribe(conversation, 0).await;
+    b.items(usize::try_from(base).unwrap()).await;
+
+    let comment = |client_id: &str, mentions: Value| {
+        json!({
+            "type": "comment",
+            "conversation_id": conversation,
+            "client_id": client_id,
+            "body": "can you look?",
+            "mentions": mentions,
+        })
+    };
+    a.send(comment(&uuid(), json!([w.outsider.id]))).await;
+    assert_eq!(a.error("invalid_field").await["field"], "mentions[0]");
+    let client_id = uuid();
+    a.send(comment(&client_id, json!([w.app.admin.id, w.app.admin.id])))
+        .await;
+    assert_eq!(a.next().await["seq"], json!(base + 1));
+    let item = b.next().await;
+    assert_eq!(item["item"]["kind"], "comment", "{item}");
+    assert_eq!(item["item"]["mentions"], json!([w.app.admin.id]));
+    assert_eq!(item["item"]["client_id"], client_id);
+
+    b.send(json!({"type": "unsubscribe", "conversation_id": conversation}))
+        .await;
+    // Frames of one socket are handled in order: once this is answered, the unsubscribe is done.
+    b.send(json!({"type": "subscribe", "conversation_id": "nope"}))
+        .await;
+    b.error("invalid_field").await;
+    a.send(send_frame(conversation, &uuid(), "anyone?")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    b.quiet().await;
+}
+
 on_both_backends!(
+    comments_name_refused_mentions_and_unsubscribing_stops_delivery,
     two_agents_get_every_item_once_in_order_and_resends_change_nothing,
     a_reconnecting_agent_gets_exactly_what_it_missed_then_live_items,
     rest_replies_reach_subscribed_sockets,
