@@ -92,16 +92,24 @@ struct RegistryInner {
     actors: Mutex<HashMap<ConversationId, Addr<ConversationActor>>>,
     /// Sockets closed because they could not keep up (for metrics).
     slow_consumers: AtomicU64,
+    /// [`IDLE_STOP_AFTER`], shorter in tests.
+    idle_stop_after: Duration,
 }
 
 impl ConversationRegistry {
     pub fn new(store: DynStore, bus: Arc<dyn Bus>) -> Self {
+        Self::with_idle_stop_after(store, bus, IDLE_STOP_AFTER)
+    }
+
+    /// A registry whose idle actors stop after `idle` (tests use a short one).
+    pub fn with_idle_stop_after(store: DynStore, bus: Arc<dyn Bus>, idle: Duration) -> Self {
         Self {
             inner: Arc::new(RegistryInner {
                 store,
                 bus,
                 actors: Mutex::new(HashMap::new()),
                 slow_consumers: AtomicU64::new(0),
+                idle_stop_after: idle,
             }),
         }
     }
@@ -195,7 +203,7 @@ impl Actor for ConversationActor {
 
 impl ConversationActor {
     fn stop_when_idle(&self, ctx: &mut Context<Self>) {
-        ctx.run_later(IDLE_STOP_AFTER, |act, ctx| {
+        ctx.run_later(self.registry.inner.idle_stop_after, |act, ctx| {
             if act.listeners.is_empty() {
                 // Forget first: a session asking the registry from now on starts a new actor.
                 act.registry.forget(act.id, &ctx.address());
@@ -685,5 +693,49 @@ mod tests {
         );
         assert_eq!(registry.slow_consumers(), 1, "counted once");
         arbiter.stop();
+    }
+
+    #[actix::test]
+    async fn a_conversation_without_listeners_stops_and_leaves_its_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let in_process = Arc::new(InProcessBus::new());
+        let bus: Arc<dyn Bus> = in_process.clone();
+        let (account, id) = conversation(&store).await;
+        let idle = Duration::from_millis(200);
+        let registry = ConversationRegistry::with_idle_stop_after(store.clone(), bus, idle);
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let socket = Collector { seqs }.start();
+        let listener = ListenerId::next();
+        let actor = registry.conversation(account, id);
+        actor
+            .send(Subscribe {
+                listener,
+                agent_id: AgentId::new(),
+                after_seq: 0,
+                deliver: socket.clone().recipient(),
+                disconnect: socket.recipient(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            in_process.topic_count(),
+            1,
+            "listening while it has a listener"
+        );
+        actix::clock::sleep(idle * 3).await;
+        assert_eq!(
+            registry.live_conversations(),
+            1,
+            "a listener keeps it alive"
+        );
+
+        actor.send(Unsubscribe { listener }).await.unwrap();
+        actix::clock::sleep(idle * 3).await;
+        assert_eq!(registry.live_conversations(), 0);
+        assert!(!actor.connected());
+        assert_eq!(in_process.topic_count(), 0, "the topic is left");
+        let again = registry.conversation(account, id);
+        assert!(again.connected(), "a new subscription starts a new actor");
     }
 }
