@@ -4,6 +4,7 @@
 //! - [`domain`]: identifiers, validated values and records; parsing untrusted input into them.
 //! - [`store`]: the source of truth, one [`store::Store`] trait with PostgreSQL and SQLite
 //!   backends and their migrations.
+//! - [`actors`]: real-time actors (socket sessions, conversations) and the socket protocol.
 //! - [`auth`]: password hashing, session and API tokens.
 //! - [`bus`]: live updates between actors and nodes (in-process or Redis pub/sub).
 //! - [`presence`]: which agents are online and their chosen status.
@@ -18,6 +19,7 @@
 //! Real-time delivery (actors, bus, presence, routing), the channel connectors, chatflows and
 //! reports arrive as their own modules (see `docs/architecture.md`).
 
+pub mod actors;
 pub mod auth;
 pub mod bus;
 pub mod channels;

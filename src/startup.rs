@@ -9,6 +9,7 @@ use actix_web::{App, HttpResponse, web};
 use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 
+use crate::actors;
 use crate::auth;
 use crate::bus::{Bus, InProcessBus, RedisBus};
 use crate::config::Settings;
@@ -69,6 +70,11 @@ impl Application {
                 presence::DEFAULT_TTL,
             )?)
         };
+        // One registry per node, shared by every worker, so a conversation has one actor.
+        let conversations = web::Data::new(actors::ConversationRegistry::new(
+            store.clone(),
+            bus.clone(),
+        ));
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -92,7 +98,9 @@ impl Application {
                 .split_for_parts();
             let api = web::Data::new(api);
             app.app_data(api)
+                .app_data(conversations.clone())
                 .route("/api/openapi.json", web::get().to(openapi_json))
+                .configure(actors::routes)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(settings.http.shutdown_grace_secs)

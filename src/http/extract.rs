@@ -254,7 +254,6 @@ async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(&"AppState missing from the app"))?;
-    let now = time::OffsetDateTime::now_utc();
 
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let token = value
@@ -265,34 +264,13 @@ async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
             .ok_or_else(|| {
                 ApiError::unauthenticated("the Authorization header must be 'Bearer TOKEN'")
             })?;
-        let digest = auth::token_digest(token);
-        if token.starts_with(auth::API_TOKEN_PREFIX) {
-            let (_, agent) = state.store.find_api_token(&digest).await?.ok_or_else(|| {
-                ApiError::unauthenticated("the API token is unknown or was revoked")
-            })?;
-            return active(agent, Credential::ApiToken, None);
-        }
-        let (_, agent) = state
-            .store
-            .find_session(&digest, now)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the session token is unknown or expired; log in again")
-            })?;
-        return active(agent, Credential::SessionToken, Some(digest));
+        return authenticate_token(state, token).await;
     }
 
     let cookie = req.cookie(SESSION_COOKIE).ok_or_else(|| {
         ApiError::unauthenticated("log in first, or send 'Authorization: Bearer TOKEN'")
     })?;
-    let digest = auth::token_digest(cookie.value());
-    let (session, agent) = state
-        .store
-        .find_session(&digest, now)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthenticated("the session is unknown or expired; log in again")
-        })?;
+    let (session, authenticated) = authenticate_cookie(state, cookie.value()).await?;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let sent = req
@@ -308,7 +286,48 @@ async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
             ));
         }
     }
-    active(agent, Credential::Cookie, Some(digest))
+    Ok(authenticated)
+}
+
+/// The agent behind a bearer token: an API token (`plt_…`) or a session token (`pls_…`).
+/// Shared by the HTTP API and the agent socket's `auth` frame.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let digest = auth::token_digest(token);
+    if token.starts_with(auth::API_TOKEN_PREFIX) {
+        let (_, agent) =
+            state.store.find_api_token(&digest).await?.ok_or_else(|| {
+                ApiError::unauthenticated("the API token is unknown or was revoked")
+            })?;
+        return active(agent, Credential::ApiToken, None);
+    }
+    let (_, agent) = state
+        .store
+        .find_session(&digest, now)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the session token is unknown or expired; log in again")
+        })?;
+    active(agent, Credential::SessionToken, Some(digest))
+}
+
+/// The agent behind a session cookie's value, with the session (whose CSRF token the caller
+/// checks on writes). Shared by the HTTP API and the agent socket's upgrade.
+pub async fn authenticate_cookie(
+    state: &AppState,
+    value: &str,
+) -> Result<(crate::domain::Session, Authenticated), ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let digest = auth::token_digest(value);
+    let (session, agent) = state
+        .store
+        .find_session(&digest, now)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the session is unknown or expired; log in again")
+        })?;
+    let authenticated = active(agent, Credential::Cookie, Some(digest))?;
+    Ok((session, authenticated))
 }
 
 fn active(

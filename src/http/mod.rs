@@ -17,10 +17,10 @@ mod contacts;
 mod conversations;
 mod health;
 mod inboxes;
-mod params;
+pub(crate) mod params;
 mod teams;
 mod tickets;
-mod timeline;
+pub(crate) mod timeline;
 pub mod widget;
 
 use actix_web::web;

@@ -15,9 +15,11 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::params::{parse_param, require_eligible, visible_conversation};
 use super::state::AppState;
+use crate::actors::protocol::ServerFrame;
+use crate::bus::topics;
 use crate::domain::{
-    Actor, AgentId, Appended, Body, ConversationId, Direction, ItemKind, NewItem, NewItemContent,
-    TimelineItem,
+    Actor, AgentId, Appended, Body, Conversation, ConversationId, Direction, ItemKind, NewItem,
+    NewItemContent, TimelineItem,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -157,13 +159,26 @@ async fn post_comment(
         body,
         mentions,
     } = body.into_inner()?;
+    let content = comment_content(&state, &who, &conversation, body, mentions).await?;
+    append(&state, &who, conversation.id, client_id, content).await
+}
+
+/// A comment's content once every mentioned agent is checked (each must be able to see the
+/// conversation; refusals name `mentions[i]`); repeated mentions count once.
+pub(crate) async fn comment_content(
+    state: &AppState,
+    who: &Authenticated,
+    conversation: &Conversation,
+    body: Body,
+    mentions: Vec<AgentId>,
+) -> ApiResult<NewItemContent> {
     if !mentions.is_empty() {
         let inbox = state
             .store
             .get_inbox(who.account(), conversation.inbox_id)
             .await?;
         for (i, agent) in mentions.iter().enumerate() {
-            require_eligible(&state, &who, &inbox, *agent, &format!("mentions[{i}]")).await?;
+            require_eligible(state, who, &inbox, *agent, &format!("mentions[{i}]")).await?;
         }
     }
     let mut unique = Vec::with_capacity(mentions.len());
@@ -172,11 +187,10 @@ async fn post_comment(
             unique.push(agent);
         }
     }
-    let content = NewItemContent::Comment {
+    Ok(NewItemContent::Comment {
         body,
         mentions: unique,
-    };
-    append(&state, &who, conversation.id, client_id, content).await
+    })
 }
 
 /// Stores an item by the caller; 201 when new, 200 when the caller already stored the same
@@ -188,12 +202,33 @@ async fn append(
     client_id: Uuid,
     content: NewItemContent,
 ) -> ApiResult<HttpResponse> {
+    let Appended { item, created } =
+        append_and_publish(state, who, conversation, client_id, content).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(item))
+}
+
+/// Stores an item by the caller and, when it is new, publishes it on the conversation's topic
+/// (after the commit, so a listener never sees an item the store does not have). A retry with
+/// the same client id and content returns the stored item and publishes nothing; the same
+/// client id with other content is a conflict. Shared by the REST API and the agent socket.
+pub(crate) async fn append_and_publish(
+    state: &AppState,
+    who: &Authenticated,
+    conversation: ConversationId,
+    client_id: Uuid,
+    content: NewItemContent,
+) -> ApiResult<Appended> {
     let (kind, text) = match &content {
         NewItemContent::Message { body, .. } => (ItemKind::Message, body.as_str().to_owned()),
         NewItemContent::Comment { body, .. } => (ItemKind::Comment, body.as_str().to_owned()),
         NewItemContent::Event { .. } => (ItemKind::Event, String::new()),
     };
-    let Appended { item, created } = state
+    let appended = state
         .store
         .append_item(
             who.account(),
@@ -205,8 +240,18 @@ async fn append(
             },
         )
         .await?;
-    if created {
-        return Ok(HttpResponse::build(StatusCode::CREATED).json(item));
+    let item = &appended.item;
+    if appended.created {
+        let frame = ServerFrame::Item { item: item.clone() }.encode();
+        if let Err(e) = state
+            .bus
+            .publish(&topics::conversation(conversation), frame.into_bytes())
+            .await
+        {
+            // Stored is what counts: listeners catch up from the store when they resume.
+            tracing::warn!(error = %e, %conversation, seq = item.seq, "could not publish an item");
+        }
+        return Ok(appended);
     }
     let same = item.kind == kind
         && item.author == Actor::Agent(who.agent_id())
@@ -217,7 +262,7 @@ async fn append(
             "this client_id was already used for a different item; send a new one",
         ));
     }
-    Ok(HttpResponse::Ok().json(item))
+    Ok(appended)
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -1,0 +1,372 @@
+//! The socket protocol: frames clients send and frames the server sends, as JSON text frames
+//! tagged by `"type"` (snake_case). Documented frame by frame in `docs/protocol.md`.
+//!
+//! A server frame is encoded once into an [`EncodedFrame`] (shared bytes) and that same buffer
+//! is handed to every recipient and published on the bus unchanged, so fan-out never encodes
+//! per socket.
+//!
+//! Must not: know about the transport (actix, WebSocket types) or the store.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Agent, AgentId, Body, ConversationId, TimelineItem};
+use crate::http::ApiError;
+use crate::http::extract::parse_json;
+
+/// Every frame type a client may send; anything else is answered with `unknown_type`.
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "auth",
+    "subscribe",
+    "unsubscribe",
+    "send",
+    "comment",
+    "typing",
+    "read",
+];
+
+/// A frame from a client, by its `"type"`. Each variant's fields are parsed on their own (not
+/// through a serde tagged enum) so that an error can name the field at fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    Auth(AuthFrame),
+    Subscribe(SubscribeFrame),
+    Unsubscribe(UnsubscribeFrame),
+    Send(SendFrame),
+    Comment(CommentFrame),
+    Typing(TypingFrame),
+    Read(ReadFrame),
+}
+
+/// `auth`: proves who the socket is when the upgrade carried no session cookie.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuthFrame {
+    pub token: String,
+}
+
+/// `subscribe`: items after `after_seq` (default 0), then live ones.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SubscribeFrame {
+    pub conversation_id: ConversationId,
+    #[serde(default)]
+    pub after_seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UnsubscribeFrame {
+    pub conversation_id: ConversationId,
+}
+
+/// `send`: a reply to the contact.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SendFrame {
+    pub conversation_id: ConversationId,
+    pub client_id: Uuid,
+    pub body: Body,
+}
+
+/// `comment`: an internal comment, never shown to the contact.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CommentFrame {
+    pub conversation_id: ConversationId,
+    pub client_id: Uuid,
+    pub body: Body,
+    #[serde(default)]
+    pub mentions: Vec<AgentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TypingFrame {
+    pub conversation_id: ConversationId,
+    pub state: TypingState,
+}
+
+/// `read`: the last `seq` this agent has read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReadFrame {
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    Start,
+    Stop,
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The socket is authenticated as `agent`.
+    Hello {
+        agent: Agent,
+    },
+    /// The subscription is live: items after the requested `after_seq` up to `last_seq`
+    /// follow, then live items.
+    Subscribed {
+        conversation_id: ConversationId,
+        last_seq: i64,
+    },
+    /// A timeline item. Per conversation, items arrive in `seq` order, each once.
+    Item {
+        item: TimelineItem,
+    },
+    /// A `send` or `comment` is stored (sent only after the commit).
+    Ack {
+        conversation_id: ConversationId,
+        client_id: Uuid,
+        seq: i64,
+    },
+    /// Another agent started or stopped typing.
+    Typing {
+        conversation_id: ConversationId,
+        agent_id: AgentId,
+        state: TypingState,
+    },
+    /// Another agent has read up to `seq`.
+    Read {
+        conversation_id: ConversationId,
+        agent_id: AgentId,
+        seq: i64,
+    },
+    Error(ErrorFrame),
+}
+
+/// What went wrong with a frame. Codes are stable snake_case words (see `docs/protocol.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorFrame {
+    pub code: Cow<'static, str>,
+    pub message: String,
+    /// The input field at fault, as a dotted path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The conversation the refused frame named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
+    /// The `client_id` of the refused `send` or `comment`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
+}
+
+impl ErrorFrame {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            field: None,
+            conversation_id: None,
+            client_id: None,
+        }
+    }
+
+    pub fn about(mut self, conversation: ConversationId, client_id: Option<Uuid>) -> Self {
+        self.conversation_id = Some(conversation);
+        self.client_id = client_id;
+        self
+    }
+}
+
+impl From<ApiError> for ErrorFrame {
+    fn from(e: ApiError) -> Self {
+        // Server-side causes were logged where the ApiError was made; the message is safe.
+        Self {
+            code: Cow::Borrowed(e.code),
+            message: e.message,
+            field: e.field,
+            conversation_id: None,
+            client_id: None,
+        }
+    }
+}
+
+impl ServerFrame {
+    /// Encodes the frame once; clone the result for every recipient.
+    pub fn encode(&self) -> EncodedFrame {
+        match serde_json::to_string(self) {
+            Ok(text) => EncodedFrame(ByteString::from(text)),
+            // Every field is plain data; this cannot fail, but never panic on the hot path.
+            Err(e) => {
+                tracing::error!(error = %e, "could not encode a server frame");
+                EncodedFrame(ByteString::from_static(
+                    r#"{"type":"error","code":"internal","message":"could not encode a frame"}"#,
+                ))
+            }
+        }
+    }
+}
+
+/// An encoded server frame: UTF-8 JSON in shared bytes. Cloning shares the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedFrame(ByteString);
+
+impl EncodedFrame {
+    /// Takes a frame as published on the bus; refuses bytes that are not UTF-8.
+    pub fn from_bytes(bytes: Bytes) -> Option<Self> {
+        ByteString::try_from(bytes).ok().map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        self.0.into_bytes()
+    }
+
+    pub(crate) fn into_text(self) -> ByteString {
+        self.0
+    }
+}
+
+/// Why the server closed a socket; the word travels as the WebSocket close reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The socket could not keep up with its conversations; reconnect and resume with `after_seq`.
+    SlowConsumer,
+    FrameTooLarge,
+    /// Too many frames refused by the rate limit.
+    RateLimited,
+    /// No valid `auth` frame in time, or a refused one.
+    Unauthenticated,
+    /// No pong (or any frame) within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The node lost its live feed of a conversation; resume with `after_seq`.
+    Resume,
+}
+
+impl CloseReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SlowConsumer => "slow_consumer",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthenticated => "unauthenticated",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::Resume => "resume",
+        }
+    }
+}
+
+/// Parses a client frame. Errors say what to fix: `malformed_json`, `unknown_type` (naming the
+/// known ones), or `invalid_field` naming the field.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ErrorFrame> {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+    }
+    let peek: Peek = serde_json::from_str(text).map_err(|e| {
+        let mut error = ErrorFrame::new(
+            "malformed_json",
+            format!("the frame is not a JSON object: {e}"),
+        );
+        if e.is_data() {
+            error.code = Cow::Borrowed("invalid_field");
+            error.field = Some("type".into());
+            error.message = "`type` must be a string naming the frame".into();
+        }
+        error
+    })?;
+    let Some(kind) = peek.kind else {
+        let mut error = ErrorFrame::new("invalid_field", "every frame needs a `type`");
+        error.field = Some("type".into());
+        return Err(error);
+    };
+    let bytes = text.as_bytes();
+    let parsed = match kind.as_ref() {
+        "auth" => parse_json(bytes).map(ClientFrame::Auth),
+        "subscribe" => parse_json(bytes).map(ClientFrame::Subscribe),
+        "unsubscribe" => parse_json(bytes).map(ClientFrame::Unsubscribe),
+        "send" => parse_json(bytes).map(ClientFrame::Send),
+        "comment" => parse_json(bytes).map(ClientFrame::Comment),
+        "typing" => parse_json(bytes).map(ClientFrame::Typing),
+        "read" => parse_json(bytes).map(ClientFrame::Read),
+        _ => {
+            let mut error = ErrorFrame::new(
+                "unknown_type",
+                format!(
+                    "unknown frame type '{kind}'; expected one of: {}",
+                    CLIENT_FRAME_TYPES.join(", ")
+                ),
+            );
+            error.field = Some("type".into());
+            return Err(error);
+        }
+    };
+    parsed.map_err(ErrorFrame::from)
+}
+
+/// The parts of a published frame a conversation actor routes by, read without decoding the
+/// whole item.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PublishedPeek {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub item: Option<SeqPeek>,
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SeqPeek {
+    pub seq: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bad_frames_are_named_by_what_is_wrong() {
+        let cases = [
+            ("not json", "malformed_json", None),
+            (r#"{"type": 5}"#, "invalid_field", Some("type")),
+            (r#"{"conversation_id": "x"}"#, "invalid_field", Some("type")),
+            (r#"{"type": "shout"}"#, "unknown_type", Some("type")),
+            (
+                r#"{"type": "subscribe", "conversation_id": "nope"}"#,
+                "invalid_field",
+                Some("conversation_id"),
+            ),
+            (
+                r#"{"type": "send", "conversation_id": "0190b5f0-0000-7000-8000-000000000000", "client_id": "0190b5f0-0000-7000-8000-000000000001", "body": "  "}"#,
+                "invalid_field",
+                Some("body"),
+            ),
+        ];
+        for (text, code, field) in cases {
+            let error = parse_client_frame(text).unwrap_err();
+            assert_eq!(error.code, code, "{text}: {error:?}");
+            assert_eq!(error.field.as_deref(), field, "{text}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn subscribe_defaults_to_the_start_of_the_timeline() {
+        let frame = parse_client_frame(
+            r#"{"type":"subscribe","conversation_id":"0190b5f0-0000-7000-8000-000000000000"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            frame,
+            ClientFrame::Subscribe(SubscribeFrame { after_seq: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn error_frames_are_tagged_and_flat() {
+        let text = ServerFrame::Error(ErrorFrame::new("forbidden", "no")).encode();
+        assert_eq!(
+            text.as_str(),
+            r#"{"type":"error","code":"forbidden","message":"no"}"#
+        );
+    }
+}

@@ -1,0 +1,542 @@
+//! The agent socket (`/ws/agent`): every item reaches every subscribed socket once and in
+//! order, resends are acked with the stored seq, a reconnect resumes exactly after `after_seq`,
+//! and bad input is answered with error frames that never disturb other sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_fixtures;
+mod common;
+
+use std::time::Duration;
+
+use api_fixtures::*;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a socket waits for a frame it expects.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How long a socket listens to prove that nothing more arrives.
+const QUIET: Duration = Duration::from_millis(500);
+
+struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    async fn open(app: &TestApp, headers: &[(&str, &str)]) -> Self {
+        let mut request = format!("ws://127.0.0.1:{}/ws/agent", app.port)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        Self { ws }
+    }
+
+    /// A socket authenticated with a first `auth` frame.
+    async fn agent(app: &TestApp, token: &str) -> Self {
+        let mut socket = Self::open(app, &[]).await;
+        socket.send(json!({"type": "auth", "token": token})).await;
+        let hello = socket.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        socket
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next text frame (pings are answered by tungstenite while reading).
+    async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket is open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(close) => panic!("closed: {close:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame, which must be an error with `code`.
+    async fn error(&mut self, code: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(
+            (frame["type"].as_str(), frame["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{frame}"
+        );
+        frame
+    }
+
+    /// Asserts that no text frame arrives for a while.
+    async fn quiet(&mut self) {
+        let deadline = tokio::time::Instant::now() + QUIET;
+        while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match message {
+                Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the server to close; returns the close reason.
+    async fn closed(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a close in time");
+            match message {
+                Some(Ok(Message::Close(Some(close)))) => return close.reason.to_string(),
+                Some(Ok(Message::Close(None))) | None => return String::new(),
+                Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return format!("error: {e}"),
+            }
+        }
+    }
+
+    /// Subscribes and waits for `subscribed`; returns its `last_seq`.
+    async fn subscribe(&mut self, conversation: impl std::fmt::Display, after_seq: i64) -> i64 {
+        self.send(json!({
+            "type": "subscribe",
+            "conversation_id": conversation.to_string(),
+            "after_seq": after_seq,
+        }))
+        .await;
+        let frame = self.next().await;
+        assert_eq!(frame["type"], "subscribed", "{frame}");
+        assert_eq!(frame["conversation_id"], conversation.to_string());
+        frame["last_seq"].as_i64().unwrap()
+    }
+
+    /// Reads `n` item frames; returns their `(seq, body)` in arrival order.
+    async fn items(&mut self, n: usize) -> Vec<(i64, String)> {
+        let mut items = Vec::with_capacity(n);
+        while items.len() < n {
+            let frame = self.next().await;
+            assert_eq!(frame["type"], "item", "{frame}");
+            items.push(item_of(&frame));
+        }
+        items
+    }
+}
+
+fn item_of(frame: &Value) -> (i64, String) {
+    let item = &frame["item"];
+    (
+        item["seq"].as_i64().unwrap(),
+        item["body"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn send_frame(conversation: impl std::fmt::Display, client_id: &str, body: &str) -> Value {
+    json!({
+        "type": "send",
+        "conversation_id": conversation.to_string(),
+        "client_id": client_id,
+        "body": body,
+    })
+}
+
+fn expected(from: i64, to: i64) -> Vec<(i64, String)> {
+    (from..=to).map(|seq| (seq, format!("m{seq}"))).collect()
+}
+
+async fn two_agents_get_every_item_once_in_order_and_resends_change_nothing(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    let base = a.subscribe(conversation, 0).await;
+    // The conversation's own opening event(s) come first.
+    let opening = a.items(usize::try_from(base).unwrap()).await;
+    assert_eq!(b.subscribe(conversation, base).await, base);
+
+    let client_ids: Vec<String> = (0..20).map(|_| uuid()).collect();
+    for (i, client_id) in client_ids.iter().enumerate() {
+        let seq = base + 1 + i64::try_from(i).unwrap();
+        a.send(send_frame(conversation, client_id, &format!("m{seq}")))
+            .await;
+    }
+    let (mut acks, mut own_items) = (Vec::new(), Vec::new());
+    while acks.len() < 20 || own_items.len() < 20 {
+        let frame = a.next().await;
+        match frame["type"].as_str() {
+            Some("ack") => acks.push((
+                frame["client_id"].as_str().unwrap().to_owned(),
+                frame["seq"].as_i64().unwrap(),
+            )),
+            Some("item") => own_items.push(item_of(&frame)),
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    let want_acks: Vec<(String, i64)> = client_ids
+        .iter()
+        .cloned()
+        .zip(base + 1..=base + 20)
+        .collect();
+    assert_eq!(acks, want_acks, "acks in send order, seq after seq");
+    assert_eq!(
+        own_items,
+        expected(base + 1, base + 20),
+        "the sender sees its items too"
+    );
+    assert_eq!(b.items(20).await, expected(base + 1, base + 20), "in order");
+    b.quiet().await;
+
+    a.send(send_frame(
+        conversation,
+        &client_ids[4],
+        &format!("m{}", base + 5),
+    ))
+    .await;
+    let ack = a.next().await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_i64()),
+        (Some("ack"), Some(base + 5)),
+        "a resend is acked with the stored seq: {ack}"
+    );
+    b.quiet().await;
+    a.quiet().await;
+    let stored = w.items(w.account, &w.conversation).await;
+    assert_eq!(
+        stored.len(),
+        opening.len() + 20,
+        "the resend stored nothing"
+    );
+}
+
+async fn a_reconnecting_agent_gets_exactly_what_it_missed_then_live_items(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let base = a.subscribe(conversation, 0).await;
+    a.items(usize::try_from(base).unwrap()).await;
+    for i in 1..=20 {
+        a.send(send_frame(conversation, &uuid(), &format!("m{}", base + i)))
+            .await;
+    }
+    for _ in 0..40 {
+        a.next().await;
+    }
+
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    assert_eq!(b.subscribe(conversation, base + 10).await, base + 20);
+    assert_eq!(b.items(10).await, expected(base + 11, base + 20));
+    b.quiet().await;
+    a.send(send_frame(
+        conversation,
+        &uuid(),
+        &format!("m{}", base + 21),
+    ))
+    .await;
+    assert_eq!(b.items(1).await, expected(base + 21, base + 21));
+    b.quiet().await;
+}
+
+async fn rest_replies_reach_subscribed_sockets(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    let base = b.subscribe(w.conversation.id, 0).await;
+    b.items(usize::try_from(base).unwrap()).await;
+    let client_id = uuid();
+    let posted = w
+        .app
+        .post(
+            &format!("/api/v1/conversations/{}/messages", w.conversation.id),
+            &w.member_token,
+            json!({"client_id": client_id, "body": "from REST"}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let frame = b.next().await;
+    assert_eq!(frame["type"], "item", "{frame}");
+    assert_eq!(
+        frame["item"], posted.body,
+        "the stored item, as REST answered it"
+    );
+    assert_eq!(frame["item"]["client_id"], client_id);
+
+    let again = w
+        .app
+        .post(
+            &format!("/api/v1/conversations/{}/messages", w.conversation.id),
+            &w.member_token,
+            json!({"client_id": client_id, "body": "from REST"}),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    b.quiet().await;
+}
+
+async fn sockets_see_only_conversations_their_agent_may_see(backend: Backend) {
+    let w = World::new(backend).await;
+    let before = w.items(w.account, &w.conversation).await;
+    let mut outsider = Socket::agent(&w.app, &w.outsider_token).await;
+    let conversation = w.conversation.id.to_string();
+    outsider
+        .send(json!({"type": "subscribe", "conversation_id": conversation}))
+        .await;
+    let refused = outsider.error("forbidden").await;
+    assert_eq!(refused["conversation_id"], conversation);
+    outsider
+        .send(send_frame(&conversation, &uuid(), "let me in"))
+        .await;
+    outsider.error("forbidden").await;
+    outsider
+        .send(json!({"type": "typing", "conversation_id": conversation, "state": "start"}))
+        .await;
+    outsider.error("forbidden").await;
+    let other_account = w.other.conversation.id.to_string();
+    outsider
+        .send(json!({"type": "subscribe", "conversation_id": other_account}))
+        .await;
+    outsider.error("not_found").await;
+    assert_eq!(
+        outsider.subscribe(w.conversation2.id, 0).await,
+        w.conversation2.last_seq,
+        "its own inbox's conversation is fine"
+    );
+    let stored = w.items(w.account, &w.conversation).await;
+    assert_eq!(stored, before, "nothing was written");
+}
+
+async fn authentication_by_frame_or_cookie_and_nothing_before_it(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut anonymous = Socket::open(&w.app, &[]).await;
+    anonymous
+        .send(json!({"type": "subscribe", "conversation_id": w.conversation.id}))
+        .await;
+    anonymous.error("unauthenticated").await;
+    anonymous
+        .send(json!({"type": "auth", "token": "pls_not-a-token"}))
+        .await;
+    anonymous.error("unauthenticated").await;
+    assert_eq!(anonymous.closed().await, "unauthenticated");
+
+    // The login's session token is the cookie's value.
+    let cookie = format!("parley_session={}", w.app.admin_token);
+    let mut browser = Socket::open(&w.app, &[("cookie", &cookie)]).await;
+    let hello = browser.next().await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["agent"]["id"], json!(w.app.admin.id));
+    browser.subscribe(w.conversation.id, 0).await;
+
+    // Another site's page cannot use the browser's cookie.
+    let mut foreign = Socket::open(
+        &w.app,
+        &[("cookie", &cookie), ("origin", "https://evil.example")],
+    )
+    .await;
+    foreign
+        .send(json!({"type": "subscribe", "conversation_id": w.conversation.id}))
+        .await;
+    foreign.error("unauthenticated").await;
+}
+
+async fn bad_frames_get_error_frames_and_other_sockets_keep_working(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut watcher = Socket::agent(&w.app, &w.admin).await;
+    let base = watcher.subscribe(conversation, 0).await;
+    watcher.items(usize::try_from(base).unwrap()).await;
+    let mut writer = Socket::agent(&w.app, &w.member_token).await;
+
+    let mut rude = Socket::agent(&w.app, &w.member_token).await;
+    rude.send_text("{not json".into()).await;
+    rude.error("malformed_json").await;
+    rude.send(json!({"type": "shout", "conversation_id": conversation}))
+        .await;
+    let unknown = rude.error("unknown_type").await;
+    assert_eq!(unknown["field"], "type");
+    rude.send(json!({"type": "subscribe", "conversation_id": "nope"}))
+        .await;
+    let bad_id = rude.error("invalid_field").await;
+    assert_eq!(bad_id["field"], "conversation_id");
+    rude.send(
+        json!({"type": "send", "conversation_id": conversation, "client_id": uuid(), "body": " "}),
+    )
+    .await;
+    assert_eq!(rude.error("invalid_field").await["field"], "body");
+    rude.send(json!({"type": "typing", "conversation_id": conversation, "state": "dancing"}))
+        .await;
+    assert_eq!(rude.error("invalid_field").await["field"], "state");
+
+    writer
+        .send(send_frame(conversation, &uuid(), &format!("m{}", base + 1)))
+        .await;
+    assert_eq!(writer.next().await["type"], "ack");
+    assert_eq!(watcher.items(1).await, expected(base + 1, base + 1));
+
+    for size in [200 * 1024, 600 * 1024] {
+        let mut huge = Socket::agent(&w.app, &w.member_token).await;
+        huge.send(send_frame(conversation, &uuid(), &"x".repeat(size)))
+            .await;
+        huge.error("frame_too_large").await;
+        assert_eq!(huge.closed().await, "frame_too_large", "{size} bytes");
+    }
+
+    writer
+        .send(send_frame(conversation, &uuid(), &format!("m{}", base + 2)))
+        .await;
+    assert_eq!(writer.next().await["type"], "ack");
+    assert_eq!(watcher.items(1).await, expected(base + 2, base + 2));
+    rude.send(json!({"type": "subscribe", "conversation_id": conversation}))
+        .await;
+    assert_eq!(
+        rude.next().await["type"],
+        "subscribed",
+        "the rude socket still works"
+    );
+}
+
+async fn a_flood_of_frames_is_refused_then_closed(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut flood = Socket::agent(&w.app, &w.member_token).await;
+    let mut calm = Socket::agent(&w.app, &w.admin).await;
+    for _ in 0..200 {
+        flood.send(json!({"type": "read"})).await;
+    }
+    let mut rate_limited = 0;
+    let reason = loop {
+        match flood.ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["code"] == "rate_limited" {
+                    rate_limited += 1;
+                }
+            }
+            Some(Ok(Message::Close(close))) => break close.map(|c| c.reason.to_string()),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(rate_limited > 0);
+    assert_eq!(reason.as_deref(), Some("rate_limited"));
+    assert_eq!(
+        calm.subscribe(w.conversation.id, 0).await,
+        w.conversation.last_seq
+    );
+}
+
+async fn writes_to_closed_conversations_are_refused(backend: Backend) {
+    let w = World::new(backend).await;
+    let closed = w
+        .app
+        .post(
+            &format!("/api/v1/conversations/{}/status", w.conversation.id),
+            &w.admin,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    let before = w.items(w.account, &w.conversation).await.len();
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let client_id = uuid();
+    a.send(send_frame(w.conversation.id, &client_id, "hello?"))
+        .await;
+    let refused = a.error("conversation_closed").await;
+    assert_eq!(refused["client_id"], client_id);
+    assert_eq!(w.items(w.account, &w.conversation).await.len(), before);
+}
+
+async fn typing_and_read_reach_the_other_agents_only(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    let base = a.subscribe(conversation, 0).await;
+    a.items(usize::try_from(base).unwrap()).await;
+    b.subscribe(conversation, base).await;
+    a.send(json!({"type": "typing", "conversation_id": conversation, "state": "start"}))
+        .await;
+    let typing = b.next().await;
+    assert_eq!(typing["type"], "typing");
+    assert_eq!(typing["agent_id"], json!(w.member.id));
+    assert_eq!(typing["state"], "start");
+    a.send(json!({"type": "read", "conversation_id": conversation, "seq": base}))
+        .await;
+    let read = b.next().await;
+    assert_eq!(
+        (read["type"].as_str(), read["seq"].as_i64()),
+        (Some("read"), Some(base))
+    );
+    a.quiet().await;
+    assert_eq!(
+        w.items(w.account, &w.conversation).await.len(),
+        usize::try_from(base).unwrap(),
+        "nothing stored"
+    );
+}
+
+async fn comments_name_refused_mentions_and_unsubscribing_stops_delivery(backend: Backend) {
+    let w = World::new(backend).await;
+    let conversation = w.conversation.id;
+    let mut a = Socket::agent(&w.app, &w.member_token).await;
+    let mut b = Socket::agent(&w.app, &w.admin).await;
+    let base = b.subscribe(conversation, 0).await;
+    b.items(usize::try_from(base).unwrap()).await;
+
+    let comment = |client_id: &str, mentions: Value| {
+        json!({
+            "type": "comment",
+            "conversation_id": conversation,
+            "client_id": client_id,
+            "body": "can you look?",
+            "mentions": mentions,
+        })
+    };
+    a.send(comment(&uuid(), json!([w.outsider.id]))).await;
+    assert_eq!(a.error("invalid_field").await["field"], "mentions[0]");
+    let client_id = uuid();
+    a.send(comment(&client_id, json!([w.app.admin.id, w.app.admin.id])))
+        .await;
+    assert_eq!(a.next().await["seq"], json!(base + 1));
+    let item = b.next().await;
+    assert_eq!(item["item"]["kind"], "comment", "{item}");
+    assert_eq!(item["item"]["mentions"], json!([w.app.admin.id]));
+    assert_eq!(item["item"]["client_id"], client_id);
+
+    b.send(json!({"type": "unsubscribe", "conversation_id": conversation}))
+        .await;
+    // Frames of one socket are handled in order: once this is answered, the unsubscribe is done.
+    b.send(json!({"type": "subscribe", "conversation_id": "nope"}))
+        .await;
+    b.error("invalid_field").await;
+    a.send(send_frame(conversation, &uuid(), "anyone?")).await;
+    assert_eq!(a.next().await["type"], "ack");
+    b.quiet().await;
+}
+
+on_both_backends!(
+    comments_name_refused_mentions_and_unsubscribing_stops_delivery,
+    two_agents_get_every_item_once_in_order_and_resends_change_nothing,
+    a_reconnecting_agent_gets_exactly_what_it_missed_then_live_items,
+    rest_replies_reach_subscribed_sockets,
+    sockets_see_only_conversations_their_agent_may_see,
+    authentication_by_frame_or_cookie_and_nothing_before_it,
+    bad_frames_get_error_frames_and_other_sockets_keep_working,
+    a_flood_of_frames_is_refused_then_closed,
+    writes_to_closed_conversations_are_refused,
+    typing_and_read_reach_the_other_agents_only,
+);
