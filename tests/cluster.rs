@@ -153,6 +153,8 @@ impl Cluster {
 /// "supervisor" (no member), each with a session token.
 struct Scene {
     conversation: String,
+    channel: String,
+    contact: String,
     a: String,
     b: String,
     supervisor: String,
@@ -209,10 +211,26 @@ impl Scene {
         };
         Self {
             conversation,
+            channel,
+            contact,
             a: token("a").await,
             b: token("b").await,
             supervisor: token("supervisor").await,
         }
+    }
+
+    /// Another conversation with the same contact on the same channel; returns its id.
+    async fn new_conversation(&self, node: &Node) -> String {
+        let answer = send(
+            &node.address,
+            "POST",
+            "/api/v1/conversations",
+            Some(&self.supervisor),
+            Some(json!({"channel_id": self.channel, "contact_id": self.contact})),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body["id"].as_str().unwrap().to_owned()
     }
 
     /// Every stored item of the conversation, as `(seq, body)`.
@@ -436,6 +454,28 @@ async fn three_nodes_deliver_every_item_live_once_and_in_order() {
             .split_off(usize::try_from(base).unwrap()),
         want
     );
+}
+
+/// `subscribed` means live: an item written on another node right after it arrives, even when
+/// this subscription is the one that made the node listen to the conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_written_right_after_subscribed_reaches_another_node() {
+    let cluster = Cluster::start(2, &redis_url()).await;
+    let [n1, n2] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let scene = Scene::set_up(n1).await;
+    let mut a = Socket::agent(n1, &scene.a).await;
+    let mut b = Socket::agent(n2, &scene.b).await;
+    for round in 0..20 {
+        let conversation = scene.new_conversation(n1).await;
+        let base = b.join(&conversation).await;
+        let client_id = uuid::Uuid::new_v4().to_string();
+        a.send(send_frame(&conversation, &client_id, "m1")).await;
+        let ack = a.next().await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        assert_eq!(b.items(1).await, expected(base, 1, 1), "round {round}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
