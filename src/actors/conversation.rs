@@ -393,8 +393,15 @@ impl Handler<Subscribe> for ConversationActor {
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
         let store = self.registry.inner.store.clone();
+        let bus = self.registry.inner.bus.clone();
         let (account, id) = (self.account, self.id);
-        let read = async move { store.get_conversation(account, id).await };
+        let read = async move {
+            // Across nodes the bus subscription made in `started` is confirmed later: the head
+            // is read only once it is live, so an item written elsewhere right after
+            // `subscribed` is not missed. Unconfirmed (bus down): carry on, clients resume.
+            let _ = bus.subscribed(&topics::conversation(id)).await;
+            store.get_conversation(account, id).await
+        };
         ctx.wait(read.into_actor(self).map(move |result, act, ctx| {
             let conversation = match result {
                 Ok(conversation) => conversation,

@@ -198,12 +198,22 @@ impl Bus for RedisBus {
         let mut conn = self.publisher.clone();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(topic).arg(&payload[..]);
-        let failure =
-            match tokio::time::timeout(PUBLISH_TIMEOUT, cmd.query_async::<i64>(&mut conn)).await {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => format!("redis publish failed: {e}"),
-                Err(_) => format!("redis publish timed out after {PUBLISH_TIMEOUT:?}"),
-            };
+        let attempts = async {
+            let first = cmd.query_async::<i64>(&mut conn).await;
+            // After an outage the manager still holds the outcome of its last reconnection
+            // attempt, made while Redis was down: the first publish gets that stale error (and
+            // starts a fresh reconnection). When the pub/sub side already reconnected, Redis is
+            // back, so one more try goes through instead of losing this item across nodes.
+            match first {
+                Err(_) if self.health().ready => cmd.query_async::<i64>(&mut conn).await,
+                other => other,
+            }
+        };
+        let failure = match tokio::time::timeout(PUBLISH_TIMEOUT, attempts).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => format!("redis publish failed: {e}"),
+            Err(_) => format!("redis publish timed out after {PUBLISH_TIMEOUT:?}"),
+        };
         // Listeners on this node still get it, so chats within one node stay live while Redis
         // is away; other nodes' clients recover it from the store when they resume.
         self.inner.deliver(topic, payload);
