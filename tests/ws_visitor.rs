@@ -173,6 +173,21 @@ async fn a_visitor_message_starts_a_conversation_agents_see_and_answer(backend: 
         "the comment was skipped: {reply}"
     );
     visitor.quiet().await;
+    let (_, next) = send_acked(&mut visitor, &uuid(), "Great, thanks").await;
+    // The agent's own ack and items come first; then the visitor's message, live.
+    let live = loop {
+        let frame = agent.next().await;
+        if frame["type"] == "item" && frame["item"]["seq"] == next {
+            break frame;
+        }
+    };
+    assert_eq!(live["item"]["body"], "Great, thanks");
+    assert_eq!(live["item"]["direction"], "in");
+    assert_eq!(live["item"]["author"]["type"], "contact");
+    assert_eq!(
+        visitor.items(1).await,
+        vec![(next, "Great, thanks".to_owned())]
+    );
 
     // Typing goes both ways, never back to its typist.
     visitor

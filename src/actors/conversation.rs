@@ -654,6 +654,54 @@ mod tests {
         assert_eq!(registry.slow_consumers(), 0);
     }
 
+    #[actix::test]
+    async fn a_visitor_listener_is_never_given_comments_and_misses_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let (account, id) = conversation(&store).await;
+        let message = |body: &str| NewItem {
+            client_id: None,
+            author: Author::System,
+            content: NewItemContent::Message {
+                direction: crate::domain::Direction::Out,
+                body: Body::parse(body).unwrap(),
+            },
+        };
+        let base = store.get_conversation(account, id).await.unwrap().last_seq;
+        // Stored before the subscription (read from the store) and after it (live).
+        let early = store
+            .append_item(account, id, message("early"))
+            .await
+            .unwrap();
+        append(&store, account, id).await;
+        let registry = ConversationRegistry::new(store.clone(), bus.clone());
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let visitor = Collector { seqs: seqs.clone() }.start();
+        registry
+            .conversation(account, id)
+            .send(Subscribe {
+                listener: ListenerId::next(),
+                audience: Audience::Visitor(crate::domain::ContactId::new()),
+                after_seq: base,
+                deliver: visitor.clone().recipient(),
+                disconnect: visitor.recipient(),
+            })
+            .await
+            .unwrap();
+        let comment = append(&store, account, id).await;
+        publish(&bus, &comment).await;
+        let late = store
+            .append_item(account, id, message("late"))
+            .await
+            .unwrap();
+        publish(&bus, &late.item).await;
+        assert_eq!(
+            seen_after_settling(&seqs, 2).await,
+            vec![early.item.seq, late.item.seq]
+        );
+    }
+
     /// A socket that reads far slower than frames arrive.
     struct SlowSocket {
         closed_with: Arc<Mutex<Option<CloseReason>>>,

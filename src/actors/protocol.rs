@@ -472,6 +472,44 @@ mod tests {
     }
 
     #[test]
+    fn visitor_frames_imply_the_conversation_and_know_only_visitor_types() {
+        let frame = parse_visitor_frame(
+            r#"{"type":"send","client_id":"0190b5f0-0000-7000-8000-000000000001","body":"hi"}"#,
+        )
+        .unwrap();
+        assert!(matches!(frame, VisitorFrame::Send(_)));
+        let frame = parse_visitor_frame(r#"{"type":"subscribe","after_seq":4}"#).unwrap();
+        assert!(matches!(
+            frame,
+            VisitorFrame::Subscribe(VisitorSubscribeFrame {
+                conversation_id: None,
+                after_seq: 4
+            })
+        ));
+        let error = parse_visitor_frame(r#"{"type":"comment","body":"psst"}"#).unwrap_err();
+        assert_eq!(error.code, "unknown_type");
+        assert!(!error.message.contains("comment,"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_visitor_hello_is_a_hello() {
+        let text = ServerFrame::VisitorHello {
+            visitor: Visitor {
+                id: crate::domain::VisitorId::new(),
+                account_id: crate::domain::AccountId::new(),
+                channel_id: crate::domain::ChannelId::new(),
+                contact_id: ContactId::new(),
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+            },
+            conversation: None,
+        }
+        .encode();
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(value["type"], "hello");
+        assert_eq!(value["conversation"], serde_json::Value::Null);
+    }
+
+    #[test]
     fn error_frames_are_tagged_and_flat() {
         let text = ServerFrame::Error(ErrorFrame::new("forbidden", "no")).encode();
         assert_eq!(
