@@ -347,7 +347,97 @@ async fn the_page_origin_must_be_allowed_by_the_channel(backend: Backend) {
     }
 }
 
+/// Routing across the cluster's shared presence: the agent is online (in Redis, as another
+/// node would record them), so the visitor's new conversation is claimed for them and their
+/// `agent.{id}` topic hears `assigned`.
+async fn a_new_conversation_is_routed_and_the_assignee_told(backend: Backend) {
+    use parley::bus::{Bus, Received, RedisBus, topics};
+    use parley::domain::{
+        AgentRole, AgentStatus, ChannelKind, Name, NewInbox, RoutingSettings, RoutingTarget,
+    };
+    use parley::presence::{Presence, RedisPresence};
+
+    let redis = std::env::var("PARLEY_TEST_REDIS_URL").expect("PARLEY_TEST_REDIS_URL");
+    let app = spawn_app_with(backend, &[("PARLEY__BUS__REDIS_URL", &redis)]).await;
+    let account = app.admin.account_id;
+    let ana = add_agent(&app, account, "ana@a.test", AgentRole::Agent).await;
+    let inbox = app
+        .store
+        .create_inbox(
+            account,
+            NewInbox {
+                name: Name::parse("Chat").unwrap(),
+                routing: RoutingSettings {
+                    target: RoutingTarget::Agents {
+                        agent_ids: vec![ana.id],
+                    },
+                    ..Default::default()
+                },
+                notification_defaults: Default::default(),
+                email_filters: Default::default(),
+                member_ids: vec![ana.id],
+            },
+        )
+        .await
+        .unwrap();
+    let channel = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let bus = RedisBus::connect(&redis).unwrap();
+    let presence = RedisPresence::new(
+        &redis,
+        std::sync::Arc::new(parley::bus::InProcessBus::new()),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    presence
+        .heartbeat(
+            account,
+            ana.id,
+            uuid::Uuid::new_v4(),
+            AgentStatus::Available,
+        )
+        .await
+        .unwrap();
+    let topic = topics::agent(ana.id);
+    let mut told = bus.subscribe(&topic);
+    bus.subscribed(&topic).await.unwrap();
+
+    let visit = Visit::new(&app, account, channel.id).await;
+    let (mut visitor, _) = visit.connect(&app).await;
+    let (conversation, _) = send_acked(&mut visitor, &uuid(), "anyone there?").await;
+    let message = tokio::time::timeout(PATIENCE, told.recv()).await.unwrap();
+    let Received::Message(message) = message else {
+        panic!("{message:?}")
+    };
+    let frame: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(frame["type"], "assigned", "{frame}");
+    assert_eq!(frame["conversation"]["id"], conversation);
+    assert_eq!(frame["conversation"]["assignee_id"], json!(ana.id));
+    let stored = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(stored.body["assignee_id"], json!(ana.id));
+
+    // The visitor sees the assignment on the timeline.
+    visitor
+        .send(json!({"type": "subscribe", "after_seq": 0}))
+        .await;
+    assert_eq!(visitor.next().await["type"], "subscribed");
+    let mut kinds = Vec::new();
+    loop {
+        let frame = visitor.next().await;
+        kinds.push(frame["item"]["kind"].as_str().unwrap().to_owned());
+        if frame["item"]["data"]["type"] == "assigned" {
+            break;
+        }
+    }
+    assert!(kinds.contains(&"message".to_owned()), "{kinds:?}");
+}
+
 on_both_backends!(
+    a_new_conversation_is_routed_and_the_assignee_told,
     a_visitor_message_starts_a_conversation_agents_see_and_answer,
     a_reconnecting_visitor_resumes_without_loss_or_duplicates,
     visitors_reach_only_their_own_conversation,
