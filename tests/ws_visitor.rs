@@ -345,6 +345,11 @@ async fn the_page_origin_must_be_allowed_by_the_channel(backend: Backend) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
         other => panic!("expected a 404, got {:?}", other.err()),
     }
+    let unnamed = format!("/ws/visitor?account_id={}", w.account);
+    match Socket::try_open(&w.app, &unnamed, &[]).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("expected a 400, got {:?}", other.err()),
+    }
 }
 
 /// Routing across the cluster's shared presence: the agent is online (in Redis, as another

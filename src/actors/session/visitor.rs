@@ -30,9 +30,10 @@ use crate::actors::protocol::{
 use crate::auth::token_digest;
 use crate::bus::topics;
 use crate::domain::{
-    AccountId, Actor as Author, ChannelId, Conversation, ConversationId, Direction,
+    AccountId, Actor as Author, ChannelId, ContactId, Conversation, ConversationId, Direction,
     NewConversation, NewItemContent, Visitor,
 };
+use crate::http::params::{id_param, invalid_query};
 use crate::http::timeline::{append_and_publish_as, publish_item};
 use crate::http::widget::widget_channel;
 use crate::http::{ApiError, AppState};
@@ -42,9 +43,18 @@ use crate::store::StoreError;
 type Ctx = ws::WebsocketContext<VisitorSessionActor>;
 
 #[derive(Debug, Deserialize)]
-pub(super) struct VisitorSocketQuery {
-    account_id: AccountId,
-    channel_id: ChannelId,
+struct VisitorSocketQuery {
+    account_id: Option<String>,
+    channel_id: Option<String>,
+}
+
+/// A required id of the upgrade's query; 400 `invalid_query` naming it.
+fn required_id<T>(field: &str, raw: Option<&str>) -> Result<T, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    id_param(field, raw)?.ok_or_else(|| invalid_query(field, "required (from the embed snippet)"))
 }
 
 /// Upgrades to the visitor socket once the channel exists and allows the page's `Origin`
@@ -56,22 +66,20 @@ pub(super) async fn visitor_socket(
     state: web::Data<AppState>,
     registry: web::Data<ConversationRegistry>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let query = web::Query::<VisitorSocketQuery>::from_query(req.query_string()).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!("account_id and channel_id of a chat channel are required: {e}"),
-        )
-    })?;
+    let query = web::Query::<VisitorSocketQuery>::from_query(req.query_string())
+        .map_err(|e| invalid_query("account_id", e))?;
+    let account: AccountId = required_id("account_id", query.account_id.as_deref())?;
+    let channel: ChannelId = required_id("channel_id", query.channel_id.as_deref())?;
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    widget_channel(&state, query.account_id, query.channel_id, origin).await?;
+    widget_channel(&state, account, channel, origin).await?;
     let actor = VisitorSessionActor {
         state: state.into_inner(),
         registry: registry.get_ref().clone(),
-        account: query.account_id,
-        channel: query.channel_id,
+        account,
+        channel,
         visitor: None,
         listener: ListenerId::next(),
         subscription: None,
@@ -265,6 +273,7 @@ impl VisitorSessionActor {
     /// none, then acks; a new conversation is then routed.
     fn send(&mut self, visitor: Visitor, client_id: Uuid, content: NewItemContent, ctx: &mut Ctx) {
         let state = self.state.clone();
+        let routing = state.clone();
         let store = async move {
             let author = Author::Contact(visitor.contact_id);
             let account = visitor.account_id;
@@ -290,13 +299,13 @@ impl VisitorSessionActor {
             let appended =
                 append_and_publish_as(&state, account, author, conversation.id, client_id, content)
                     .await?;
-            Ok::<_, ApiError>((conversation, appended.item.seq, started, state))
+            Ok::<_, ApiError>((conversation, appended.item.seq, started))
         };
         ctx.wait(
             store
                 .into_actor(self)
                 .map(move |result, _, ctx| match result {
-                    Ok((conversation, seq, started, state)) => {
+                    Ok((conversation, seq, started)) => {
                         send_frame(
                             ctx,
                             &ServerFrame::Ack {
@@ -307,7 +316,7 @@ impl VisitorSessionActor {
                         );
                         if started {
                             // After the ack: the visitor need not wait for routing.
-                            actix::spawn(route(state, conversation));
+                            actix::spawn(route(routing, conversation));
                         }
                     }
                     Err(e) => {
@@ -325,7 +334,7 @@ impl VisitorSessionActor {
         visitor: Visitor,
         named: Option<ConversationId>,
         ctx: &mut Ctx,
-        frame: impl FnOnce(ConversationId, crate::domain::ContactId) -> ServerFrame + 'static,
+        frame: impl FnOnce(ConversationId, ContactId) -> ServerFrame + 'static,
     ) {
         let state = self.state.clone();
         let contact = visitor.contact_id;
