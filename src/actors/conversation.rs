@@ -22,7 +22,7 @@ use actix::prelude::*;
 
 use super::protocol::{CloseReason, EncodedFrame, ErrorFrame, PublishedPeek, ServerFrame};
 use crate::bus::{Bus, Received, topics};
-use crate::domain::{AccountId, AgentId, ConversationId, TimelineItem};
+use crate::domain::{AccountId, AgentId, ContactId, ConversationId, ItemKind, TimelineItem};
 use crate::store::{DynStore, MAX_PAGE_SIZE};
 
 /// How long a conversation actor with no listener lives on, so an agent flicking between
@@ -61,14 +61,28 @@ pub struct Disconnect {
     pub reason: CloseReason,
 }
 
+/// Whose socket a listener is: what it may see, and whose typing and read frames are its own
+/// (never echoed back to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Agent(AgentId),
+    /// The conversation's visitor: never given internal comments.
+    Visitor(ContactId),
+}
+
+impl Audience {
+    fn sees(self, kind: ItemKind) -> bool {
+        !matches!((self, kind), (Self::Visitor(_), ItemKind::Comment))
+    }
+}
+
 /// Add a listener: it gets `subscribed`, then the items after `after_seq`, then live ones.
 /// Subscribing again with the same `listener` replaces its cursor.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Subscribe {
     pub listener: ListenerId,
-    /// Whose socket it is; typing and read frames of this agent are not echoed to it.
-    pub agent_id: AgentId,
+    pub audience: Audience,
     pub after_seq: i64,
     pub deliver: Recipient<Deliver>,
     pub disconnect: Recipient<Disconnect>,
@@ -157,7 +171,7 @@ impl ConversationRegistry {
 }
 
 struct Listener {
-    agent_id: AgentId,
+    audience: Audience,
     /// The last `seq` this listener was given.
     delivered: i64,
     deliver: Recipient<Deliver>,
@@ -171,7 +185,14 @@ pub struct ConversationActor {
     listeners: HashMap<ListenerId, Listener>,
     /// The highest `seq` known to be stored.
     head: i64,
-    recent: BTreeMap<i64, EncodedFrame>,
+    recent: BTreeMap<i64, Recent>,
+}
+
+/// A recent item's frame, with its kind so a visitor's cursor can pass over comments.
+#[derive(Clone)]
+struct Recent {
+    kind: ItemKind,
+    frame: EncodedFrame,
 }
 
 impl Actor for ConversationActor {
@@ -212,6 +233,18 @@ impl ConversationActor {
         });
     }
 
+    /// Gives a listener the item `seq` (sent only when its audience may see it) and moves its
+    /// cursor past it.
+    fn give(&mut self, id: ListenerId, seq: i64, kind: ItemKind, frame: &EncodedFrame) {
+        let Some(listener) = self.listeners.get_mut(&id) else {
+            return;
+        };
+        listener.delivered = seq;
+        if listener.audience.sees(kind) {
+            self.send(id, frame);
+        }
+    }
+
     /// Sends to one listener; drops it when its mailbox is full (slow) or gone.
     fn send(&mut self, id: ListenerId, frame: &EncodedFrame) {
         let Some(listener) = self.listeners.get(&id) else {
@@ -246,13 +279,10 @@ impl ConversationActor {
         let ids: Vec<ListenerId> = self.listeners.keys().copied().collect();
         for id in ids {
             while let Some(next) = self.listeners.get(&id).map(|l| l.delivered + 1) {
-                let Some(frame) = self.recent.get(&next).cloned() else {
+                let Some(recent) = self.recent.get(&next).cloned() else {
                     break;
                 };
-                self.send(id, &frame);
-                if let Some(listener) = self.listeners.get_mut(&id) {
-                    listener.delivered = next;
-                }
+                self.give(id, next, recent.kind, &recent.frame);
             }
         }
         let behind = self
@@ -303,27 +333,24 @@ impl ConversationActor {
                 .map(|(id, _)| *id)
                 .collect();
             for id in due {
-                self.send(id, &frame);
-                if let Some(listener) = self.listeners.get_mut(&id) {
-                    listener.delivered = item.seq;
-                }
+                self.give(id, item.seq, item.kind, &frame);
             }
         }
     }
 
-    fn remember(&mut self, seq: i64, frame: EncodedFrame) {
-        self.recent.insert(seq, frame);
+    fn remember(&mut self, seq: i64, recent: Recent) {
+        self.recent.insert(seq, recent);
         while self.recent.len() > RECENT_FRAMES {
             self.recent.pop_first();
         }
     }
 
-    /// Typing and read frames: not stored, not ordered; to every listener of another agent.
-    fn broadcast_ephemeral(&mut self, origin: Option<AgentId>, frame: &EncodedFrame) {
+    /// Typing and read frames: not stored, not ordered; to every listener but the origin's.
+    fn broadcast_ephemeral(&mut self, origin: Option<Audience>, frame: &EncodedFrame) {
         let due: Vec<ListenerId> = self
             .listeners
             .iter()
-            .filter(|(_, l)| Some(l.agent_id) != origin)
+            .filter(|(_, l)| Some(l.audience) != origin)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
@@ -367,10 +394,18 @@ impl StreamHandler<Received> for ConversationActor {
         match (peek.kind.as_str(), peek.item) {
             ("item", Some(item)) => {
                 self.head = self.head.max(item.seq);
-                self.remember(item.seq, frame);
+                let kind = item.kind;
+                self.remember(item.seq, Recent { kind, frame });
                 self.deliver_ready(ctx);
             }
-            ("typing" | "read", _) => self.broadcast_ephemeral(peek.agent_id, &frame),
+            ("typing" | "read", _) => {
+                let origin = match (peek.agent_id, peek.contact_id) {
+                    (Some(agent), _) => Some(Audience::Agent(agent)),
+                    (None, Some(contact)) => Some(Audience::Visitor(contact)),
+                    (None, None) => None,
+                };
+                self.broadcast_ephemeral(origin, &frame);
+            }
             _ => {}
         }
     }
@@ -419,7 +454,7 @@ impl Handler<Subscribe> for ConversationActor {
             act.listeners.insert(
                 msg.listener,
                 Listener {
-                    agent_id: msg.agent_id,
+                    audience: msg.audience,
                     delivered: msg.after_seq.max(0),
                     deliver: msg.deliver,
                     disconnect: msg.disconnect,
@@ -592,7 +627,7 @@ mod tests {
         actor
             .send(Subscribe {
                 listener: ListenerId::next(),
-                agent_id: AgentId::new(),
+                audience: Audience::Agent(AgentId::new()),
                 after_seq: 1,
                 deliver: collector.clone().recipient(),
                 disconnect: collector.recipient(),
@@ -624,6 +659,54 @@ mod tests {
         assert_eq!(seen_after_settling(&seqs, 5).await, vec![2, 3, 4, 5, 6]);
         assert_eq!(registry.live_conversations(), 1);
         assert_eq!(registry.slow_consumers(), 0);
+    }
+
+    #[actix::test]
+    async fn a_visitor_listener_is_never_given_comments_and_misses_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let (account, id) = conversation(&store).await;
+        let message = |body: &str| NewItem {
+            client_id: None,
+            author: Author::System,
+            content: NewItemContent::Message {
+                direction: crate::domain::Direction::Out,
+                body: Body::parse(body).unwrap(),
+            },
+        };
+        let base = store.get_conversation(account, id).await.unwrap().last_seq;
+        // Stored before the subscription (read from the store) and after it (live).
+        let early = store
+            .append_item(account, id, message("early"))
+            .await
+            .unwrap();
+        append(&store, account, id).await;
+        let registry = ConversationRegistry::new(store.clone(), bus.clone());
+        let seqs = Arc::new(Mutex::new(Vec::new()));
+        let visitor = Collector { seqs: seqs.clone() }.start();
+        registry
+            .conversation(account, id)
+            .send(Subscribe {
+                listener: ListenerId::next(),
+                audience: Audience::Visitor(crate::domain::ContactId::new()),
+                after_seq: base,
+                deliver: visitor.clone().recipient(),
+                disconnect: visitor.recipient(),
+            })
+            .await
+            .unwrap();
+        let comment = append(&store, account, id).await;
+        publish(&bus, &comment).await;
+        let late = store
+            .append_item(account, id, message("late"))
+            .await
+            .unwrap();
+        publish(&bus, &late.item).await;
+        assert_eq!(
+            seen_after_settling(&seqs, 2).await,
+            vec![early.item.seq, late.item.seq]
+        );
     }
 
     /// A socket that reads far slower than frames arrive.
@@ -676,7 +759,7 @@ mod tests {
             actor
                 .send(Subscribe {
                     listener: ListenerId::next(),
-                    agent_id: AgentId::new(),
+                    audience: Audience::Agent(AgentId::new()),
                     after_seq: 0,
                     deliver: socket_deliver,
                     disconnect: socket_disconnect,
@@ -718,7 +801,7 @@ mod tests {
         actor
             .send(Subscribe {
                 listener,
-                agent_id: AgentId::new(),
+                audience: Audience::Agent(AgentId::new()),
                 after_seq: 0,
                 deliver: socket.clone().recipient(),
                 disconnect: socket.recipient(),

@@ -4,7 +4,7 @@
 //! - [`protocol`]: client and server frames; server frames are encoded once and shared.
 //! - [`conversation`]: `ConversationActor`, one per live conversation per node, forwarding each
 //!   timeline item to each listener once, in `seq` order; and the registry that starts them.
-//! - [`session`]: one actor per socket (`/ws/agent`), and the WebSocket transport.
+//! - [`session`]: one actor per socket (`/ws/agent`, `/ws/visitor`), and the WebSocket transport.
 //!
 //! Must not: hold state the store does not have. Actors may be stopped or lost with a node at
 //! any time; clients recover everything by resuming with `after_seq`.
@@ -16,7 +16,7 @@ pub mod session;
 use actix_web::web;
 
 pub use conversation::{ConversationActor, ConversationRegistry};
-pub use session::AgentSessionActor;
+pub use session::{AgentSessionActor, VisitorSessionActor};
 
 /// Registers the socket endpoints (outside the OpenAPI app, like `/api/openapi.json`). The app
 /// must carry a `web::Data<ConversationRegistry>` shared by all workers.

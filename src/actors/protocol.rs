@@ -14,7 +14,10 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Agent, AgentId, Body, ConversationId, TimelineItem};
+use crate::domain::{
+    Agent, AgentId, Body, ContactId, Conversation, ConversationId, ConversationStatus, ItemKind,
+    TimelineItem, Visitor,
+};
 use crate::http::ApiError;
 use crate::http::extract::parse_json;
 
@@ -99,6 +102,67 @@ pub enum TypingState {
     Stop,
 }
 
+/// Every frame type a visitor may send on `/ws/visitor`.
+pub const VISITOR_FRAME_TYPES: &[&str] = &["auth", "subscribe", "send", "typing", "read"];
+
+/// A frame from a visitor's socket. Visitors have one conversation at a time, so the
+/// conversation is implied; `conversation_id`, when given, must be the visitor's own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VisitorFrame {
+    Auth(AuthFrame),
+    Subscribe(VisitorSubscribeFrame),
+    Send(VisitorSendFrame),
+    Typing(VisitorTypingFrame),
+    Read(VisitorReadFrame),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VisitorSubscribeFrame {
+    #[serde(default)]
+    pub conversation_id: Option<ConversationId>,
+    #[serde(default)]
+    pub after_seq: i64,
+}
+
+/// `send`: a message to the agents; starts a conversation when the visitor has no open one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VisitorSendFrame {
+    pub client_id: Uuid,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VisitorTypingFrame {
+    #[serde(default)]
+    pub conversation_id: Option<ConversationId>,
+    pub state: TypingState,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VisitorReadFrame {
+    #[serde(default)]
+    pub conversation_id: Option<ConversationId>,
+    pub seq: i64,
+}
+
+/// The visitor's open conversation, as `hello` tells it: enough to resume, nothing internal.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitorConversation {
+    pub id: ConversationId,
+    pub status: ConversationStatus,
+    pub last_seq: i64,
+}
+
+impl From<&Conversation> for VisitorConversation {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id,
+            status: c.status,
+            last_seq: c.last_seq,
+        }
+    }
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -106,6 +170,12 @@ pub enum ServerFrame {
     /// The socket is authenticated as `agent`.
     Hello {
         agent: Agent,
+    },
+    /// A visitor's socket is authenticated; `conversation` is their open one, if any.
+    #[serde(rename = "hello")]
+    VisitorHello {
+        visitor: Visitor,
+        conversation: Option<VisitorConversation>,
     },
     /// The subscription is live: items after the requested `after_seq` up to `last_seq`
     /// follow, then live items.
@@ -123,17 +193,28 @@ pub enum ServerFrame {
         client_id: Uuid,
         seq: i64,
     },
-    /// Another agent started or stopped typing.
+    /// Someone else started or stopped typing: an agent (`agent_id`) or the visitor
+    /// (`contact_id`).
     Typing {
         conversation_id: ConversationId,
-        agent_id: AgentId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<AgentId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contact_id: Option<ContactId>,
         state: TypingState,
     },
-    /// Another agent has read up to `seq`.
+    /// Someone else has read up to `seq`: an agent or the visitor, named as in `Typing`.
     Read {
         conversation_id: ConversationId,
-        agent_id: AgentId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<AgentId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contact_id: Option<ContactId>,
         seq: i64,
+    },
+    /// A conversation was assigned (by routing or a person); sent on the assignee's topic.
+    Assigned {
+        conversation: Conversation,
     },
     Error(ErrorFrame),
 }
@@ -256,6 +337,40 @@ impl CloseReason {
 /// Parses a client frame. Errors say what to fix: `malformed_json`, `unknown_type` (naming the
 /// known ones), or `invalid_field` naming the field.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ErrorFrame> {
+    parse_tagged(text, CLIENT_FRAME_TYPES, |kind, bytes| {
+        Some(match kind {
+            "auth" => parse_json(bytes).map(ClientFrame::Auth),
+            "subscribe" => parse_json(bytes).map(ClientFrame::Subscribe),
+            "unsubscribe" => parse_json(bytes).map(ClientFrame::Unsubscribe),
+            "send" => parse_json(bytes).map(ClientFrame::Send),
+            "comment" => parse_json(bytes).map(ClientFrame::Comment),
+            "typing" => parse_json(bytes).map(ClientFrame::Typing),
+            "read" => parse_json(bytes).map(ClientFrame::Read),
+            _ => return None,
+        })
+    })
+}
+
+/// Parses a visitor's frame, with the same errors as [`parse_client_frame`].
+pub fn parse_visitor_frame(text: &str) -> Result<VisitorFrame, ErrorFrame> {
+    parse_tagged(text, VISITOR_FRAME_TYPES, |kind, bytes| {
+        Some(match kind {
+            "auth" => parse_json(bytes).map(VisitorFrame::Auth),
+            "subscribe" => parse_json(bytes).map(VisitorFrame::Subscribe),
+            "send" => parse_json(bytes).map(VisitorFrame::Send),
+            "typing" => parse_json(bytes).map(VisitorFrame::Typing),
+            "read" => parse_json(bytes).map(VisitorFrame::Read),
+            _ => return None,
+        })
+    })
+}
+
+/// Reads `type`, then hands the frame to `parse` by it; `None` from `parse` is an unknown type.
+fn parse_tagged<F>(
+    text: &str,
+    known: &[&str],
+    parse: impl FnOnce(&str, &[u8]) -> Option<Result<F, ApiError>>,
+) -> Result<F, ErrorFrame> {
     #[derive(Deserialize)]
     struct Peek<'a> {
         #[serde(rename = "type", borrow, default)]
@@ -278,28 +393,20 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ErrorFrame> {
         error.field = Some("type".into());
         return Err(error);
     };
-    let bytes = text.as_bytes();
-    let parsed = match kind.as_ref() {
-        "auth" => parse_json(bytes).map(ClientFrame::Auth),
-        "subscribe" => parse_json(bytes).map(ClientFrame::Subscribe),
-        "unsubscribe" => parse_json(bytes).map(ClientFrame::Unsubscribe),
-        "send" => parse_json(bytes).map(ClientFrame::Send),
-        "comment" => parse_json(bytes).map(ClientFrame::Comment),
-        "typing" => parse_json(bytes).map(ClientFrame::Typing),
-        "read" => parse_json(bytes).map(ClientFrame::Read),
-        _ => {
+    match parse(kind.as_ref(), text.as_bytes()) {
+        Some(parsed) => parsed.map_err(ErrorFrame::from),
+        None => {
             let mut error = ErrorFrame::new(
                 "unknown_type",
                 format!(
                     "unknown frame type '{kind}'; expected one of: {}",
-                    CLIENT_FRAME_TYPES.join(", ")
+                    known.join(", ")
                 ),
             );
             error.field = Some("type".into());
-            return Err(error);
+            Err(error)
         }
-    };
-    parsed.map_err(ErrorFrame::from)
+    }
 }
 
 /// The parts of a published frame a conversation actor routes by, read without decoding the
@@ -312,11 +419,14 @@ pub(crate) struct PublishedPeek {
     pub item: Option<SeqPeek>,
     #[serde(default)]
     pub agent_id: Option<AgentId>,
+    #[serde(default)]
+    pub contact_id: Option<ContactId>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SeqPeek {
     pub seq: i64,
+    pub kind: ItemKind,
 }
 
 #[cfg(test)]
@@ -359,6 +469,44 @@ mod tests {
             frame,
             ClientFrame::Subscribe(SubscribeFrame { after_seq: 0, .. })
         ));
+    }
+
+    #[test]
+    fn visitor_frames_imply_the_conversation_and_know_only_visitor_types() {
+        let frame = parse_visitor_frame(
+            r#"{"type":"send","client_id":"0190b5f0-0000-7000-8000-000000000001","body":"hi"}"#,
+        )
+        .unwrap();
+        assert!(matches!(frame, VisitorFrame::Send(_)));
+        let frame = parse_visitor_frame(r#"{"type":"subscribe","after_seq":4}"#).unwrap();
+        assert!(matches!(
+            frame,
+            VisitorFrame::Subscribe(VisitorSubscribeFrame {
+                conversation_id: None,
+                after_seq: 4
+            })
+        ));
+        let error = parse_visitor_frame(r#"{"type":"comment","body":"psst"}"#).unwrap_err();
+        assert_eq!(error.code, "unknown_type");
+        assert!(!error.message.contains("comment,"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_visitor_hello_is_a_hello() {
+        let text = ServerFrame::VisitorHello {
+            visitor: Visitor {
+                id: crate::domain::VisitorId::new(),
+                account_id: crate::domain::AccountId::new(),
+                channel_id: crate::domain::ChannelId::new(),
+                contact_id: ContactId::new(),
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+            },
+            conversation: None,
+        }
+        .encode();
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(value["type"], "hello");
+        assert_eq!(value["conversation"], serde_json::Value::Null);
     }
 
     #[test]

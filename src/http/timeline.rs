@@ -18,8 +18,8 @@ use super::state::AppState;
 use crate::actors::protocol::ServerFrame;
 use crate::bus::topics;
 use crate::domain::{
-    Actor, AgentId, Appended, Body, Conversation, ConversationId, Direction, ItemKind, NewItem,
-    NewItemContent, TimelineItem,
+    AccountId, Actor, AgentId, Appended, Body, Conversation, ConversationId, Direction, ItemKind,
+    NewItem, NewItemContent, TimelineItem,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -223,6 +223,28 @@ pub(crate) async fn append_and_publish(
     client_id: Uuid,
     content: NewItemContent,
 ) -> ApiResult<Appended> {
+    let author = Actor::Agent(who.agent_id());
+    append_and_publish_as(
+        state,
+        who.account(),
+        author,
+        conversation,
+        client_id,
+        content,
+    )
+    .await
+}
+
+/// [`append_and_publish`] for any author (the visitor socket writes as the contact). The caller
+/// has checked that `author` may write to the conversation.
+pub(crate) async fn append_and_publish_as(
+    state: &AppState,
+    account: AccountId,
+    author: Actor,
+    conversation: ConversationId,
+    client_id: Uuid,
+    content: NewItemContent,
+) -> ApiResult<Appended> {
     let (kind, text) = match &content {
         NewItemContent::Message { body, .. } => (ItemKind::Message, body.as_str().to_owned()),
         NewItemContent::Comment { body, .. } => (ItemKind::Comment, body.as_str().to_owned()),
@@ -231,31 +253,22 @@ pub(crate) async fn append_and_publish(
     let appended = state
         .store
         .append_item(
-            who.account(),
+            account,
             conversation,
             NewItem {
                 client_id: Some(client_id),
-                author: Actor::Agent(who.agent_id()),
+                author,
                 content,
             },
         )
         .await?;
     let item = &appended.item;
     if appended.created {
-        let frame = ServerFrame::Item { item: item.clone() }.encode();
-        if let Err(e) = state
-            .bus
-            .publish(&topics::conversation(conversation), frame.into_bytes())
-            .await
-        {
-            // Stored is what counts: listeners catch up from the store when they resume.
-            tracing::warn!(error = %e, %conversation, seq = item.seq, "could not publish an item");
-        }
+        publish_item(state, item).await;
         return Ok(appended);
     }
-    let same = item.kind == kind
-        && item.author == Actor::Agent(who.agent_id())
-        && item.body.as_deref() == Some(text.as_str());
+    let same =
+        item.kind == kind && item.author == author && item.body.as_deref() == Some(text.as_str());
     if !same {
         return Err(ApiError::conflict(
             "client_id",
@@ -263,6 +276,20 @@ pub(crate) async fn append_and_publish(
         ));
     }
     Ok(appended)
+}
+
+/// Publishes a stored item on its conversation's topic. A failure is logged, not returned:
+/// stored is what counts, and listeners catch up from the store when they resume.
+pub(crate) async fn publish_item(state: &AppState, item: &TimelineItem) {
+    let conversation = item.conversation_id;
+    let frame = ServerFrame::Item { item: item.clone() }.encode();
+    if let Err(e) = state
+        .bus
+        .publish(&topics::conversation(conversation), frame.into_bytes())
+        .await
+    {
+        tracing::warn!(error = %e, %conversation, seq = item.seq, "could not publish an item");
+    }
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

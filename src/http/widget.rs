@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiJson;
 use super::state::AppState;
 use crate::auth;
-use crate::domain::{AccountId, ChannelId, ChannelKind, Visitor};
+use crate::domain::{AccountId, Channel, ChannelId, ChannelKind, Visitor};
 use crate::store::StoreError;
 
 /// Prefix of visitor tokens, so a leaked token says what it is.
@@ -60,6 +60,28 @@ async fn create_visitor(
         account_id,
         channel_id,
     } = body.into_inner()?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    widget_channel(&state, account_id, channel_id, origin).await?;
+    let (token, digest) =
+        auth::new_token(VISITOR_TOKEN_PREFIX).map_err(|e| ApiError::internal(&e))?;
+    let visitor = state
+        .store
+        .create_visitor(account_id, channel_id, digest)
+        .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(NewVisitorResponse { token, visitor }))
+}
+
+/// The chat channel a widget talks to, when the page's `origin` is allowed on it: 404 for no
+/// such chat channel, 403 `origin_not_allowed` for another page. Shared by `/ws/visitor`.
+pub(crate) async fn widget_channel(
+    state: &AppState,
+    account_id: AccountId,
+    channel_id: ChannelId,
+    origin: Option<&str>,
+) -> ApiResult<Channel> {
     let channel = state
         .store
         .get_channel(account_id, channel_id)
@@ -71,10 +93,6 @@ async fn create_visitor(
     if channel.kind != ChannelKind::Chat {
         return Err(ApiError::not_found("chat channel"));
     }
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
     if !origin_allowed(&channel.settings, origin) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -85,13 +103,7 @@ async fn create_visitor(
             ),
         ));
     }
-    let (token, digest) =
-        auth::new_token(VISITOR_TOKEN_PREFIX).map_err(|e| ApiError::internal(&e))?;
-    let visitor = state
-        .store
-        .create_visitor(account_id, channel_id, digest)
-        .await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(NewVisitorResponse { token, visitor }))
+    Ok(channel)
 }
 
 /// A channel with no allowed origins accepts any page; otherwise the browser's `Origin` must be

@@ -6,45 +6,28 @@
 //! faster than the store answers is slowed by its own socket, not by a growing queue.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::http::StatusCode;
 use actix_web_actors::ws;
-use governor::{DefaultDirectRateLimiter, Quota};
 use uuid::Uuid;
 
-use super::MAX_FRAME_BYTES;
+use super::{
+    Guard, Session, close, join, on_message, publish_ephemeral, send_error, send_frame, start,
+};
 use crate::actors::conversation::{
-    ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
+    Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
 };
 use crate::actors::protocol::{
-    AuthFrame, ClientFrame, CloseReason, CommentFrame, EncodedFrame, ErrorFrame, ReadFrame,
-    SendFrame, ServerFrame, SubscribeFrame, TypingFrame, UnsubscribeFrame, parse_client_frame,
+    AuthFrame, ClientFrame, CloseReason, CommentFrame, ErrorFrame, ReadFrame, SendFrame,
+    ServerFrame, SubscribeFrame, TypingFrame, UnsubscribeFrame, parse_client_frame,
 };
-use crate::bus::topics;
 use crate::domain::{ConversationId, ConversationStatus, Direction, NewItemContent};
 use crate::http::extract::{Authenticated, authenticate_token};
 use crate::http::params::visible_conversation;
 use crate::http::timeline::{append_and_publish, comment_content};
 use crate::http::{ApiError, AppState};
-
-/// How often the server pings an idle socket.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
-/// A socket that sent nothing (not even a pong) for this long is dead and is closed.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A socket without a session cookie must send `auth` within this time.
-pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Frames per second one socket may send; a burst of [`FRAME_BURST`] is allowed.
-pub const FRAMES_PER_SECOND: u32 = 30;
-pub const FRAME_BURST: u32 = 60;
-/// Frames refused by the rate limit before the socket is closed for abuse.
-pub const MAX_REFUSED_FRAMES: u32 = 20;
-/// Frames waiting for one socket. Larger than one catch-up burst (a store page or the recent
-/// cache of a conversation); a socket whose mailbox is full is closed as a slow consumer.
-pub const MAILBOX_CAPACITY: usize = 1024;
 
 type Ctx = ws::WebsocketContext<AgentSessionActor>;
 
@@ -55,9 +38,7 @@ pub struct AgentSessionActor {
     who: Option<Authenticated>,
     listener: ListenerId,
     subscriptions: HashMap<ConversationId, Recipient<Unsubscribe>>,
-    last_heard: Instant,
-    limiter: DefaultDirectRateLimiter,
-    refused_frames: u32,
+    guard: Guard,
 }
 
 impl AgentSessionActor {
@@ -66,81 +47,25 @@ impl AgentSessionActor {
         registry: ConversationRegistry,
         who: Option<Authenticated>,
     ) -> Self {
-        let per_second = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN);
         Self {
             state,
             registry,
             who,
             listener: ListenerId::next(),
             subscriptions: HashMap::new(),
-            last_heard: Instant::now(),
-            limiter: DefaultDirectRateLimiter::direct(
-                Quota::per_second(per_second).allow_burst(burst),
-            ),
-            refused_frames: 0,
+            guard: Guard::new(),
         }
     }
 
     fn send_frame(ctx: &mut Ctx, frame: &ServerFrame) {
-        ctx.text(frame.encode().into_text());
+        send_frame(ctx, frame);
     }
 
     fn send_error(ctx: &mut Ctx, error: ErrorFrame) {
-        Self::send_frame(ctx, &ServerFrame::Error(error));
+        send_error(ctx, error);
     }
 
-    fn close(ctx: &mut Ctx, reason: CloseReason) {
-        let code = match reason {
-            CloseReason::FrameTooLarge => ws::CloseCode::Size,
-            CloseReason::SlowConsumer | CloseReason::Resume => ws::CloseCode::Again,
-            CloseReason::RateLimited
-            | CloseReason::Unauthenticated
-            | CloseReason::HeartbeatTimeout => ws::CloseCode::Policy,
-        };
-        ctx.close(Some(ws::CloseReason {
-            code,
-            description: Some(reason.code().to_owned()),
-        }));
-        ctx.stop();
-    }
-
-    fn heartbeat(&self, ctx: &mut Ctx) {
-        ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
-            if act.last_heard.elapsed() > CLIENT_TIMEOUT {
-                Self::close(ctx, CloseReason::HeartbeatTimeout);
-            } else {
-                ctx.ping(b"");
-            }
-        });
-    }
-
-    fn on_text(&mut self, text: &str, ctx: &mut Ctx) {
-        if text.len() > MAX_FRAME_BYTES {
-            Self::send_error(
-                ctx,
-                ErrorFrame::new(
-                    "frame_too_large",
-                    format!("frames may be at most {MAX_FRAME_BYTES} bytes"),
-                ),
-            );
-            Self::close(ctx, CloseReason::FrameTooLarge);
-            return;
-        }
-        if self.limiter.check().is_err() {
-            self.refused_frames += 1;
-            Self::send_error(
-                ctx,
-                ErrorFrame::new(
-                    "rate_limited",
-                    format!("at most {FRAMES_PER_SECOND} frames per second; this one was dropped"),
-                ),
-            );
-            if self.refused_frames > MAX_REFUSED_FRAMES {
-                Self::close(ctx, CloseReason::RateLimited);
-            }
-            return;
-        }
+    fn on_frame(&mut self, text: &str, ctx: &mut Ctx) {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(error) => return Self::send_error(ctx, error),
@@ -218,7 +143,8 @@ impl AgentSessionActor {
             ) => {
                 let frame = ServerFrame::Typing {
                     conversation_id,
-                    agent_id: who.agent_id(),
+                    agent_id: Some(who.agent_id()),
+                    contact_id: None,
                     state,
                 };
                 self.publish_ephemeral(who, conversation_id, frame, ctx);
@@ -238,7 +164,8 @@ impl AgentSessionActor {
                 }
                 let frame = ServerFrame::Read {
                     conversation_id,
-                    agent_id: who.agent_id(),
+                    agent_id: Some(who.agent_id()),
+                    contact_id: None,
                     seq,
                 };
                 self.publish_ephemeral(who, conversation_id, frame, ctx);
@@ -262,7 +189,7 @@ impl AgentSessionActor {
             }
             Err(e) => {
                 Self::send_error(ctx, e.into());
-                Self::close(ctx, CloseReason::Unauthenticated);
+                close(ctx, CloseReason::Unauthenticated);
             }
         }));
     }
@@ -278,31 +205,14 @@ impl AgentSessionActor {
         let registry = self.registry.clone();
         let subscribe = Subscribe {
             listener: self.listener,
-            agent_id: who.agent_id(),
+            audience: Audience::Agent(who.agent_id()),
             after_seq,
             deliver: ctx.address().recipient(),
             disconnect: ctx.address().recipient(),
         };
         let join = async move {
             let conversation = visible_conversation(&state, &who, conversation_id).await?;
-            // A conversation actor may be stopping for idleness just as we ask; then the
-            // registry hands out a fresh one on the second try.
-            for _ in 0..2 {
-                let actor = registry.conversation(who.account(), conversation.id);
-                let message = Subscribe {
-                    deliver: subscribe.deliver.clone(),
-                    disconnect: subscribe.disconnect.clone(),
-                    ..subscribe
-                };
-                if actor.send(message).await.is_ok() {
-                    return Ok(actor.recipient::<Unsubscribe>());
-                }
-            }
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the conversation could not be opened; retry",
-            ))
+            join(&registry, who.account(), conversation.id, subscribe).await
         };
         ctx.wait(
             join.into_actor(self)
@@ -376,18 +286,7 @@ impl AgentSessionActor {
             if !subscribed {
                 visible_conversation(&state, &who, conversation_id).await?;
             }
-            let frame: EncodedFrame = frame.encode();
-            state
-                .bus
-                .publish(&topics::conversation(conversation_id), frame.into_bytes())
-                .await
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        e.to_string(),
-                    )
-                })
+            publish_ephemeral(&state, conversation_id, frame).await
         };
         ctx.wait(publish.into_actor(self).map(move |result, _, ctx| {
             if let Err(e) = result {
@@ -397,30 +296,32 @@ impl AgentSessionActor {
     }
 }
 
+impl Session for AgentSessionActor {
+    fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+
+    fn authenticated(&self) -> bool {
+        self.who.is_some()
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Ctx) {
+        self.on_frame(text, ctx);
+    }
+}
+
 impl Actor for AgentSessionActor {
     type Context = Ctx;
 
     fn started(&mut self, ctx: &mut Ctx) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        self.heartbeat(ctx);
-        match &self.who {
-            Some(who) => Self::send_frame(
+        start(self, ctx);
+        if let Some(who) = &self.who {
+            Self::send_frame(
                 ctx,
                 &ServerFrame::Hello {
                     agent: who.agent.clone(),
                 },
-            ),
-            None => {
-                ctx.run_later(AUTH_TIMEOUT, |act, ctx| {
-                    if act.who.is_none() {
-                        Self::send_error(
-                            ctx,
-                            ErrorFrame::new("unauthenticated", "no `auth` frame in time"),
-                        );
-                        Self::close(ctx, CloseReason::Unauthenticated);
-                    }
-                });
-            }
+            );
         }
     }
 
@@ -447,42 +348,12 @@ impl Handler<Disconnect> for AgentSessionActor {
     fn handle(&mut self, msg: Disconnect, ctx: &mut Ctx) {
         // `stopped` unsubscribes from every conversation (the one that sent this has already
         // forgotten the socket and ignores it).
-        Self::close(ctx, msg.reason);
+        close(ctx, msg.reason);
     }
 }
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentSessionActor {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Ctx) {
-        self.last_heard = Instant::now();
-        match msg {
-            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => Self::send_error(
-                ctx,
-                ErrorFrame::new(
-                    "unsupported_frame",
-                    "send each frame as one JSON text frame",
-                ),
-            ),
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Err(ws::ProtocolError::Overflow) => {
-                Self::send_error(
-                    ctx,
-                    ErrorFrame::new(
-                        "frame_too_large",
-                        format!("frames may be at most {MAX_FRAME_BYTES} bytes"),
-                    ),
-                );
-                Self::close(ctx, CloseReason::FrameTooLarge);
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "agent socket protocol error");
-                ctx.stop();
-            }
-        }
+        on_message(self, msg, ctx);
     }
 }

@@ -1,4 +1,6 @@
-//! Socket sessions: one actor per WebSocket, and the `/ws/agent` upgrade.
+//! Socket sessions: one actor per WebSocket (`/ws/agent`, `/ws/visitor`), the upgrades, and
+//! what every socket shares: heartbeats, the authentication deadline, the frame size and rate
+//! limits, and closing with a reason.
 //!
 //! The transport (`actix-web-actors`, published as deprecated) is used only in this module:
 //! the rest of the crate talks to sessions through Parley's own messages
@@ -8,16 +10,41 @@
 //! Must not: store or publish anything except through the same functions the REST API uses.
 
 mod agent;
+mod visitor;
 
-use actix_web::http::header;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
+use governor::{DefaultDirectRateLimiter, Quota};
 
 pub use agent::AgentSessionActor;
+pub use visitor::VisitorSessionActor;
 
-use super::conversation::ConversationRegistry;
-use crate::http::AppState;
+use super::conversation::{ConversationRegistry, Subscribe, Unsubscribe};
+use super::protocol::{CloseReason, ErrorFrame, ServerFrame};
+use crate::bus::topics;
+use crate::domain::{AccountId, ConversationId};
 use crate::http::extract::{SESSION_COOKIE, authenticate_cookie};
+use crate::http::{ApiError, AppState};
+
+/// How often the server pings an idle socket.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// A socket that sent nothing (not even a pong) for this long is dead and is closed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A socket not authenticated at the upgrade must send `auth` within this time.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames per second one socket may send; a burst of [`FRAME_BURST`] is allowed.
+pub const FRAMES_PER_SECOND: u32 = 30;
+pub const FRAME_BURST: u32 = 60;
+/// Frames refused by the rate limit before the socket is closed for abuse.
+pub const MAX_REFUSED_FRAMES: u32 = 20;
+/// Frames waiting for one socket. Larger than one catch-up burst (a store page or the recent
+/// cache of a conversation); a socket whose mailbox is full is closed as a slow consumer.
+pub const MAILBOX_CAPACITY: usize = 1024;
 
 /// Frames larger than this are refused with `frame_too_large` and the socket is closed. A body
 /// at its limit (20,000 characters) fits with room for JSON escaping.
@@ -25,6 +52,198 @@ pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 /// What the WebSocket codec accepts at all; frames between [`MAX_FRAME_BYTES`] and this are
 /// still read so the client hears why it is closed.
 const CODEC_MAX_FRAME_BYTES: usize = 2 * MAX_FRAME_BYTES;
+
+type Ctx<A> = ws::WebsocketContext<A>;
+
+/// One socket actor, as the shared transport code sees it.
+trait Session: Actor<Context = Ctx<Self>> {
+    fn guard(&mut self) -> &mut Guard;
+    fn authenticated(&self) -> bool;
+    /// A text frame that passed the size and rate limits.
+    fn on_text(&mut self, text: &str, ctx: &mut Ctx<Self>);
+}
+
+/// Liveness and rate limit of one socket.
+struct Guard {
+    last_heard: Instant,
+    limiter: DefaultDirectRateLimiter,
+    refused_frames: u32,
+}
+
+impl Guard {
+    fn new() -> Self {
+        let per_second = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN);
+        Self {
+            last_heard: Instant::now(),
+            limiter: DefaultDirectRateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(burst),
+            ),
+            refused_frames: 0,
+        }
+    }
+}
+
+fn send_frame<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, frame: &ServerFrame) {
+    ctx.text(frame.encode().into_text());
+}
+
+fn send_error<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, error: ErrorFrame) {
+    send_frame(ctx, &ServerFrame::Error(error));
+}
+
+fn close<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, reason: CloseReason) {
+    let code = match reason {
+        CloseReason::FrameTooLarge => ws::CloseCode::Size,
+        CloseReason::SlowConsumer | CloseReason::Resume => ws::CloseCode::Again,
+        CloseReason::RateLimited | CloseReason::Unauthenticated | CloseReason::HeartbeatTimeout => {
+            ws::CloseCode::Policy
+        }
+    };
+    ctx.close(Some(ws::CloseReason {
+        code,
+        description: Some(reason.code().to_owned()),
+    }));
+    ctx.stop();
+}
+
+/// Starts the heartbeat and, for a socket not yet authenticated, the `auth` deadline.
+fn start<S: Session>(session: &S, ctx: &mut Ctx<S>) {
+    ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    ctx.run_interval(HEARTBEAT_INTERVAL, |act: &mut S, ctx| {
+        if act.guard().last_heard.elapsed() > CLIENT_TIMEOUT {
+            close(ctx, CloseReason::HeartbeatTimeout);
+        } else {
+            ctx.ping(b"");
+        }
+    });
+    if !session.authenticated() {
+        ctx.run_later(AUTH_TIMEOUT, |act: &mut S, ctx| {
+            if !act.authenticated() {
+                send_error(
+                    ctx,
+                    ErrorFrame::new("unauthenticated", "no `auth` frame in time"),
+                );
+                close(ctx, CloseReason::Unauthenticated);
+            }
+        });
+    }
+}
+
+fn frame_too_large<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>) {
+    send_error(
+        ctx,
+        ErrorFrame::new(
+            "frame_too_large",
+            format!("frames may be at most {MAX_FRAME_BYTES} bytes"),
+        ),
+    );
+    close(ctx, CloseReason::FrameTooLarge);
+}
+
+/// What every socket does with what the transport hands it.
+fn on_message<S: Session>(
+    session: &mut S,
+    msg: Result<ws::Message, ws::ProtocolError>,
+    ctx: &mut Ctx<S>,
+) {
+    session.guard().last_heard = Instant::now();
+    match msg {
+        Ok(ws::Message::Text(text)) => {
+            if text.len() > MAX_FRAME_BYTES {
+                return frame_too_large(ctx);
+            }
+            let guard = session.guard();
+            if guard.limiter.check().is_err() {
+                guard.refused_frames += 1;
+                let abusive = guard.refused_frames > MAX_REFUSED_FRAMES;
+                send_error(
+                    ctx,
+                    ErrorFrame::new(
+                        "rate_limited",
+                        format!(
+                            "at most {FRAMES_PER_SECOND} frames per second; this one was dropped"
+                        ),
+                    ),
+                );
+                if abusive {
+                    close(ctx, CloseReason::RateLimited);
+                }
+                return;
+            }
+            session.on_text(&text, ctx);
+        }
+        Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+        Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+        Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => send_error(
+            ctx,
+            ErrorFrame::new(
+                "unsupported_frame",
+                "send each frame as one JSON text frame",
+            ),
+        ),
+        Ok(ws::Message::Close(reason)) => {
+            ctx.close(reason);
+            ctx.stop();
+        }
+        Err(ws::ProtocolError::Overflow) => frame_too_large(ctx),
+        Err(e) => {
+            tracing::debug!(error = %e, "socket protocol error");
+            ctx.stop();
+        }
+    }
+}
+
+/// Adds a socket to the conversation's actor on this node. The caller has checked that the
+/// socket may see the conversation.
+async fn join(
+    registry: &ConversationRegistry,
+    account: AccountId,
+    conversation: ConversationId,
+    subscribe: Subscribe,
+) -> Result<Recipient<Unsubscribe>, ApiError> {
+    // A conversation actor may be stopping for idleness just as we ask; then the registry
+    // hands out a fresh one on the second try.
+    for _ in 0..2 {
+        let actor = registry.conversation(account, conversation);
+        let message = Subscribe {
+            deliver: subscribe.deliver.clone(),
+            disconnect: subscribe.disconnect.clone(),
+            ..subscribe
+        };
+        if actor.send(message).await.is_ok() {
+            return Ok(actor.recipient::<Unsubscribe>());
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the conversation could not be opened; retry",
+    ))
+}
+
+/// Publishes a typing or read frame on the conversation's topic (never stored). The caller has
+/// checked that the socket may see the conversation.
+async fn publish_ephemeral(
+    state: &AppState,
+    conversation: ConversationId,
+    frame: ServerFrame,
+) -> Result<(), ApiError> {
+    state
+        .bus
+        .publish(
+            &topics::conversation(conversation),
+            frame.encode().into_bytes(),
+        )
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+        })
+}
 
 /// Upgrades to the agent socket. A session cookie authenticates it at once (only from the
 /// server's own origin, so another site cannot ride a logged-in browser's cookie); otherwise
@@ -71,5 +290,6 @@ fn same_origin(req: &HttpRequest) -> bool {
 /// Registers the socket endpoints. Not part of the OpenAPI document (sockets are described in
 /// `docs/protocol.md`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/agent", web::get().to(agent_socket));
+    cfg.route("/ws/agent", web::get().to(agent_socket))
+        .route("/ws/visitor", web::get().to(visitor::visitor_socket));
 }

@@ -1,0 +1,173 @@
+//! WebSocket test client shared by the socket tests: frames as JSON, with patience for what
+//! must arrive and a quiet period for what must not.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness"
+)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::TestApp;
+
+/// How long a socket waits for a frame it expects.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+/// How long a socket listens to prove that nothing more arrives.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+pub struct Socket {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    pub async fn open(app: &TestApp, headers: &[(&str, &str)]) -> Self {
+        Self::try_open(app, "/ws/agent", headers).await.unwrap()
+    }
+
+    /// Opens a socket at `path` (with its query); the server's refusal is an error.
+    pub async fn try_open(
+        app: &TestApp,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("ws://127.0.0.1:{}{path}", app.port)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { ws })
+    }
+
+    /// A socket authenticated with a first `auth` frame.
+    pub async fn agent(app: &TestApp, token: &str) -> Self {
+        let mut socket = Self::open(app, &[]).await;
+        socket.send(json!({"type": "auth", "token": token})).await;
+        let hello = socket.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        socket
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next text frame (pings are answered by tungstenite while reading).
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket is open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(close) => panic!("closed: {close:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame, which must be an error with `code`.
+    pub async fn error(&mut self, code: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(
+            (frame["type"].as_str(), frame["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{frame}"
+        );
+        frame
+    }
+
+    /// Asserts that no text frame arrives for a while.
+    pub async fn quiet(&mut self) {
+        let deadline = tokio::time::Instant::now() + QUIET;
+        while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match message {
+                Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the server to close; returns the close reason.
+    pub async fn closed(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a close in time");
+            match message {
+                Some(Ok(Message::Close(Some(close)))) => return close.reason.to_string(),
+                Some(Ok(Message::Close(None))) | None => return String::new(),
+                Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return format!("error: {e}"),
+            }
+        }
+    }
+
+    /// Subscribes and waits for `subscribed`; returns its `last_seq`.
+    pub async fn subscribe(&mut self, conversation: impl std::fmt::Display, after_seq: i64) -> i64 {
+        self.send(json!({
+            "type": "subscribe",
+            "conversation_id": conversation.to_string(),
+            "after_seq": after_seq,
+        }))
+        .await;
+        let frame = self.next().await;
+        assert_eq!(frame["type"], "subscribed", "{frame}");
+        assert_eq!(frame["conversation_id"], conversation.to_string());
+        frame["last_seq"].as_i64().unwrap()
+    }
+
+    /// Reads `n` item frames; returns their `(seq, body)` in arrival order.
+    pub async fn items(&mut self, n: usize) -> Vec<(i64, String)> {
+        let mut items = Vec::with_capacity(n);
+        while items.len() < n {
+            let frame = self.next().await;
+            assert_eq!(frame["type"], "item", "{frame}");
+            items.push(item_of(&frame));
+        }
+        items
+    }
+}
+
+pub fn item_of(frame: &Value) -> (i64, String) {
+    let item = &frame["item"];
+    (
+        item["seq"].as_i64().unwrap(),
+        item["body"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn send_frame(conversation: impl std::fmt::Display, client_id: &str, body: &str) -> Value {
+    json!({
+        "type": "send",
+        "conversation_id": conversation.to_string(),
+        "client_id": client_id,
+        "body": body,
+    })
+}
+
+pub fn expected(from: i64, to: i64) -> Vec<(i64, String)> {
+    (from..=to).map(|seq| (seq, format!("m{seq}"))).collect()
+}
