@@ -115,6 +115,10 @@ async fn a_visitor_message_starts_a_conversation_agents_see_and_answer(backend: 
 
     let client_id = uuid();
     let (conversation, seq) = send_acked(&mut visitor, &client_id, "Hi, my order is late").await;
+    assert_eq!(
+        seq, 1,
+        "a new conversation starts its timeline with the visitor's message"
+    );
     let listed = conversations_of(&w, &visit).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["id"], conversation);
