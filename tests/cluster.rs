@@ -298,6 +298,10 @@ impl Socket {
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).unwrap();
+                    // Teammates' presence changes arrive on every agent socket; not traffic here.
+                    if frame["type"] == "presence" {
+                        continue;
+                    }
                     if frame["type"] == "item" {
                         self.seen.push(item_of(&frame));
                     }
@@ -318,6 +322,7 @@ impl Socket {
         let deadline = tokio::time::Instant::now() + QUIET;
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
+                Some(Ok(Message::Text(text))) if text.contains(r#""type":"presence""#) => {}
                 Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),
                 Some(Ok(_)) => {}
                 other => panic!("socket ended: {other:?}"),

@@ -380,7 +380,35 @@ async fn comments_name_refused_mentions_and_unsubscribing_stops_delivery(backend
     b.quiet().await;
 }
 
+async fn teammates_see_an_agent_come_online_on_their_sockets(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut watcher = Socket::agent(&w.app, &w.admin).await;
+    let _member = Socket::agent(&w.app, &w.member_token).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let wanted = json!(w.member.id);
+    while !watcher
+        .presence
+        .iter()
+        .any(|f| f["agent_id"] == wanted && f["online"] == true)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no presence frame: {:?}",
+            watcher.presence
+        );
+        // Reading drives the socket; presence frames are set aside as they arrive.
+        watcher.quiet().await;
+    }
+    let frame = watcher
+        .presence
+        .iter()
+        .find(|f| f["agent_id"] == wanted)
+        .unwrap();
+    assert_eq!(frame["status"], "available", "{frame}");
+}
+
 on_both_backends!(
+    teammates_see_an_agent_come_online_on_their_sockets,
     comments_name_refused_mentions_and_unsubscribing_stops_delivery,
     two_agents_get_every_item_once_in_order_and_resends_change_nothing,
     a_reconnecting_agent_gets_exactly_what_it_missed_then_live_items,

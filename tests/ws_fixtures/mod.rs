@@ -25,6 +25,16 @@ pub const QUIET: Duration = Duration::from_millis(500);
 
 pub struct Socket {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// `presence` frames, which arrive whenever a teammate's presence changes: kept aside so
+    /// that `next` and `quiet` speak of the conversation traffic a test drives.
+    pub presence: Vec<Value>,
+}
+
+/// Whether a text frame is a presence change (kept aside, see [`Socket::presence`]).
+fn presence_frame(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|frame| frame["type"] == "presence")
 }
 
 impl Socket {
@@ -46,7 +56,10 @@ impl Socket {
             request.headers_mut().insert(name, value.parse().unwrap());
         }
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { ws })
+        Ok(Self {
+            ws,
+            presence: Vec::new(),
+        })
     }
 
     /// A socket authenticated with a first `auth` frame.
@@ -75,7 +88,10 @@ impl Socket {
                 .expect("the socket is open")
                 .expect("a readable frame");
             match message {
-                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Text(text) => match presence_frame(&text) {
+                    Some(frame) => self.presence.push(frame),
+                    None => return serde_json::from_str(&text).unwrap(),
+                },
                 Message::Close(close) => panic!("closed: {close:?}"),
                 _ => {}
             }
@@ -98,7 +114,10 @@ impl Socket {
         let deadline = tokio::time::Instant::now() + QUIET;
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
-                Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),
+                Some(Ok(Message::Text(text))) => match presence_frame(&text) {
+                    Some(frame) => self.presence.push(frame),
+                    None => panic!("expected nothing, got {text}"),
+                },
                 Some(Ok(_)) => {}
                 other => panic!("socket ended: {other:?}"),
             }
@@ -114,7 +133,10 @@ impl Socket {
             match message {
                 Some(Ok(Message::Close(Some(close)))) => return close.reason.to_string(),
                 Some(Ok(Message::Close(None))) | None => return String::new(),
-                Some(Ok(Message::Text(text))) => panic!("expected a close, got {text}"),
+                Some(Ok(Message::Text(text))) => match presence_frame(&text) {
+                    Some(frame) => self.presence.push(frame),
+                    None => panic!("expected a close, got {text}"),
+                },
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return format!("error: {e}"),
             }

@@ -39,7 +39,20 @@ pub struct AgentSessionActor {
     listener: ListenerId,
     subscriptions: HashMap<ConversationId, Recipient<Unsubscribe>>,
     guard: Guard,
+    /// This socket in the presence tracker (an agent is online while any socket is alive).
+    presence_socket: Uuid,
 }
+
+/// A frame published for this agent (`agent.{id}`) or the account's presence
+/// (`presence.{account}`), already encoded by its publisher.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct TopicFrame {
+    payload: bytes::Bytes,
+}
+
+/// How often a socket tells the presence tracker it is alive; well inside the tracker's TTL.
+const PRESENCE_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AgentSessionActor {
     pub fn new(
@@ -54,7 +67,45 @@ impl AgentSessionActor {
             listener: ListenerId::next(),
             subscriptions: HashMap::new(),
             guard: Guard::new(),
+            presence_socket: Uuid::new_v4(),
         }
+    }
+
+    /// Once the agent is known: listen to their own topic and the account's presence, and
+    /// count this socket in the presence tracker for as long as it lives.
+    fn on_authenticated(&mut self, who: &Authenticated, ctx: &mut Ctx) {
+        use crate::bus::{Received, topics};
+        for topic in [topics::agent(who.agent.id), topics::presence(who.account())] {
+            let subscription = self.state.bus.subscribe(&topic);
+            let frames = futures_util::stream::unfold(subscription, |mut sub| async move {
+                loop {
+                    match sub.recv().await {
+                        Received::Message(m) => {
+                            return Some((TopicFrame { payload: m.payload }, sub));
+                        }
+                        // Missed notifications are not replayed: the app reloads its lists.
+                        Received::Lagged(_) => continue,
+                        Received::Closed => return None,
+                    }
+                }
+            });
+            ctx.add_message_stream(frames);
+        }
+        let (account, agent, status) = (who.account(), who.agent.id, who.agent.status);
+        let socket = self.presence_socket;
+        let beat = move |act: &mut Self, ctx: &mut Ctx| {
+            let presence = act.state.presence.clone();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = presence.heartbeat(account, agent, socket, status).await {
+                        tracing::warn!(error = %e, "presence heartbeat failed");
+                    }
+                }
+                .into_actor(act),
+            );
+        };
+        beat(self, ctx);
+        ctx.run_interval(PRESENCE_HEARTBEAT, beat);
     }
 
     fn send_frame(ctx: &mut Ctx, frame: &ServerFrame) {
@@ -185,6 +236,7 @@ impl AgentSessionActor {
                         agent: who.agent.clone(),
                     },
                 );
+                act.on_authenticated(&who, ctx);
                 act.who = Some(who);
             }
             Err(e) => {
@@ -315,17 +367,32 @@ impl Actor for AgentSessionActor {
 
     fn started(&mut self, ctx: &mut Ctx) {
         start(self, ctx);
-        if let Some(who) = &self.who {
+        if let Some(who) = self.who.clone() {
             Self::send_frame(
                 ctx,
                 &ServerFrame::Hello {
                     agent: who.agent.clone(),
                 },
             );
+            self.on_authenticated(&who, ctx);
         }
     }
 
     fn stopped(&mut self, _: &mut Ctx) {
+        if let Some(who) = &self.who {
+            let (presence, account, agent, socket) = (
+                self.state.presence.clone(),
+                who.account(),
+                who.agent.id,
+                self.presence_socket,
+            );
+            // The actor is gone; the tracker still has to hear that this socket closed.
+            actix::spawn(async move {
+                if let Err(e) = presence.disconnected(account, agent, socket).await {
+                    tracing::warn!(error = %e, "presence disconnect failed");
+                }
+            });
+        }
         for (_, conversation) in self.subscriptions.drain() {
             conversation.do_send(Unsubscribe {
                 listener: self.listener,
@@ -339,6 +406,17 @@ impl Handler<Deliver> for AgentSessionActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Ctx) {
         ctx.text(msg.frame.into_text());
+    }
+}
+
+impl Handler<TopicFrame> for AgentSessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TopicFrame, ctx: &mut Ctx) {
+        match std::str::from_utf8(&msg.payload) {
+            Ok(text) => ctx.text(text),
+            Err(_) => tracing::warn!("dropped a non-UTF-8 frame from the bus"),
+        }
     }
 }
 
