@@ -91,6 +91,8 @@ pub struct AuthSettings {
     pub login_per_email_per_minute: u32,
     /// New widget visitors per client IP per minute (burst the same).
     pub visitors_per_ip_per_minute: u32,
+    /// WebSocket connection attempts (agent and visitor) per client IP per minute.
+    pub socket_connects_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -80,7 +80,10 @@ impl Application {
             bus,
             presence,
             settings: settings.clone(),
-            visitor_limits: http::state::visitor_limiter(settings.auth.visitors_per_ip_per_minute),
+            visitor_limits: http::state::per_ip_limiter(settings.auth.visitors_per_ip_per_minute),
+            socket_limits: http::state::per_ip_limiter(
+                settings.auth.socket_connects_per_ip_per_minute,
+            ),
             login_limits: http::state::LoginLimits::new(
                 settings.auth.login_per_ip_per_minute,
                 settings.auth.login_per_email_per_minute,

@@ -407,7 +407,37 @@ async fn teammates_see_an_agent_come_online_on_their_sockets(backend: Backend) {
     assert_eq!(frame["status"], "available", "{frame}");
 }
 
+async fn connection_attempts_are_limited_per_ip(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("PARLEY__AUTH__SOCKET_CONNECTS_PER_IP_PER_MINUTE", "2")],
+    )
+    .await;
+    let _first = Socket::try_open(&app, "/ws/agent", &[])
+        .await
+        .expect("first connection");
+    let second = Socket::try_open(&app, "/ws/visitor", &[])
+        .await
+        .map(|_| ())
+        .or_else(|e| {
+            // The visitor socket refuses a missing channel (400) after counting the attempt.
+            match e {
+                tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 400 => Ok(()),
+                other => Err(other),
+            }
+        });
+    assert!(second.is_ok(), "{second:?}");
+    match Socket::try_open(&app, "/ws/agent", &[]).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429, "third attempt from one IP");
+        }
+        Err(other) => panic!("expected 429, got {other}"),
+        Ok(_) => panic!("a third connection within the minute was accepted"),
+    }
+}
+
 on_both_backends!(
+    connection_attempts_are_limited_per_ip,
     teammates_see_an_agent_come_online_on_their_sockets,
     comments_name_refused_mentions_and_unsubscribing_stops_delivery,
     two_agents_get_every_item_once_in_order_and_resends_change_nothing,

@@ -29,9 +29,9 @@ impl LoginLimits {
     }
 }
 
-/// New visitors per client IP: the widget endpoint is public, so this bounds how fast one
-/// address can create contacts.
-pub fn visitor_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
+/// A per-client-IP limiter allowing `per_minute` (burst the same). Used for public endpoints:
+/// new widget visitors (bounds how fast one address creates contacts) and socket connections.
+pub fn per_ip_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
     DefaultKeyedRateLimiter::keyed(Quota::per_minute(
         NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN),
     ))
@@ -46,4 +46,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub login_limits: LoginLimits,
     pub visitor_limits: DefaultKeyedRateLimiter<IpAddr>,
+    /// WebSocket connection attempts per client IP.
+    pub socket_limits: DefaultKeyedRateLimiter<IpAddr>,
 }

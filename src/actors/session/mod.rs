@@ -254,6 +254,7 @@ async fn agent_socket(
     state: web::Data<AppState>,
     registry: web::Data<ConversationRegistry>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    check_connect_rate(&req, &state)?;
     let mut who = None;
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
         && same_origin(&req)
@@ -285,6 +286,18 @@ fn same_origin(req: &HttpRequest) -> bool {
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest.trim_end_matches('/'));
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// Refuses a connection attempt over the per-IP limit with 429 before anything else is done.
+pub(super) fn check_connect_rate(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    match req.peer_addr() {
+        Some(addr) if state.socket_limits.check_key(&addr.ip()).is_err() => {
+            Err(ApiError::too_many_requests(
+                "too many connection attempts from this address; wait a minute",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Registers the socket endpoints. Not part of the OpenAPI document (sockets are described in

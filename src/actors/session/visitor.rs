@@ -66,6 +66,7 @@ pub(super) async fn visitor_socket(
     state: web::Data<AppState>,
     registry: web::Data<ConversationRegistry>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    super::check_connect_rate(&req, &state)?;
     let query = web::Query::<VisitorSocketQuery>::from_query(req.query_string())
         .map_err(|e| invalid_query("account_id", e))?;
     let account: AccountId = required_id("account_id", query.account_id.as_deref())?;
