@@ -69,12 +69,21 @@ stop_services() {
   local dir="${1:-${SERVICES_DIR:-}}"
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
   if [ -d "$dir/pg/data" ]; then
-    as_pg "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    as_pg "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   fi
   if [ -s "$dir/redis.pid" ]; then
-    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+    local redis_pid; redis_pid=$(cat "$dir/redis.pid")
+    kill "$redis_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  rm -rf "$dir"
+  # A server that is still exiting may write one last file while the tree is removed; try again
+  # rather than fail a run whose tests passed. Stopping never changes the exit status.
+  for _ in 1 2 3 4 5; do
+    rm -rf "$dir" 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "services: could not remove $dir" >&2
+  return 0
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 
 start_services
-trap 'stop_services' EXIT
+trap 'status=$?; stop_services || true; exit $status' EXIT
 
 cargo test --workspace --all-targets "$@"
