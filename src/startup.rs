@@ -75,10 +75,12 @@ impl Application {
             store.clone(),
             bus.clone(),
         ));
+        let assignments = actors::Assignments::new(store.clone(), bus.clone(), presence.clone());
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
             presence,
+            assignments,
             settings: settings.clone(),
             visitor_limits: http::state::per_ip_limiter(settings.auth.visitors_per_ip_per_minute),
             socket_limits: http::state::per_ip_limiter(

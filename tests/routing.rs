@@ -63,6 +63,19 @@ impl Presence for SetPresence {
     async fn online(&self, _: AccountId) -> Result<Vec<AgentPresence>, PresenceError> {
         Ok(self.0.lock().unwrap().clone())
     }
+    async fn visitor_heartbeat(&self, _: ConversationId, _: Uuid) -> Result<bool, PresenceError> {
+        Ok(false)
+    }
+    async fn visitor_disconnected(
+        &self,
+        _: ConversationId,
+        _: Uuid,
+    ) -> Result<bool, PresenceError> {
+        Ok(false)
+    }
+    async fn visitor_online(&self, _: ConversationId) -> Result<bool, PresenceError> {
+        Ok(false)
+    }
 }
 
 const AVAILABLE: AgentStatus = AgentStatus::Available;

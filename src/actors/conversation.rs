@@ -406,6 +406,17 @@ impl StreamHandler<Received> for ConversationActor {
                 };
                 self.broadcast_ephemeral(origin, &frame);
             }
+            ("visitor", _) => {
+                let agents: Vec<ListenerId> = self
+                    .listeners
+                    .iter()
+                    .filter(|(_, l)| matches!(l.audience, Audience::Agent(_)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in agents {
+                    self.send(id, &frame);
+                }
+            }
             _ => {}
         }
     }

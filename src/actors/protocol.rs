@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Agent, AgentId, Body, ContactId, Conversation, ConversationId, ConversationStatus, ItemKind,
-    TimelineItem, Visitor,
+    Agent, AgentId, AgentStatus, Body, ContactId, Conversation, ConversationId, ConversationStatus,
+    ItemKind, TeamId, TimelineItem, Visitor,
 };
 use crate::http::ApiError;
 use crate::http::extract::parse_json;
@@ -30,6 +30,8 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "comment",
     "typing",
     "read",
+    "assign",
+    "set_status",
 ];
 
 /// A frame from a client, by its `"type"`. Each variant's fields are parsed on their own (not
@@ -43,6 +45,25 @@ pub enum ClientFrame {
     Comment(CommentFrame),
     Typing(TypingFrame),
     Read(ReadFrame),
+    Assign(AssignFrame),
+    SetStatus(SetStatusFrame),
+}
+
+/// `assign`: hands a conversation to an agent and/or a team, as `POST
+/// /conversations/{id}/assign` does; both fields are required, `null` clears that side.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AssignFrame {
+    pub conversation_id: ConversationId,
+    #[serde(deserialize_with = "crate::http::params::nullable")]
+    pub assignee_id: Option<Option<AgentId>>,
+    #[serde(deserialize_with = "crate::http::params::nullable")]
+    pub team_id: Option<Option<TeamId>>,
+}
+
+/// `set_status`: the agent's chosen status (`available` or `away`), for every device.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SetStatusFrame {
+    pub status: AgentStatus,
 }
 
 /// `auth`: proves who the socket is when the upgrade carried no session cookie.
@@ -212,11 +233,40 @@ pub enum ServerFrame {
         contact_id: Option<ContactId>,
         seq: i64,
     },
-    /// A conversation was assigned (by routing or a person); sent on the assignee's topic.
+    /// A conversation was assigned (by routing or a person); sent on the topic of the new
+    /// assignee and of the agent it was taken from.
     Assigned {
         conversation: Conversation,
     },
+    /// Something for one agent's attention, sent on their topic.
+    Notification {
+        reason: NotificationReason,
+        conversation_id: ConversationId,
+        item: TimelineItem,
+    },
+    /// A change the socket asked for (`assign`, `set_status`) is made; `conversation` as it
+    /// now is.
+    Updated {
+        conversation: Conversation,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event: Option<TimelineItem>,
+    },
+    /// The visitor of a conversation came online (a socket on it) or left.
+    Visitor {
+        conversation_id: ConversationId,
+        online: bool,
+    },
     Error(ErrorFrame),
+}
+
+/// Why an agent is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationReason {
+    /// A comment mentions them.
+    Mention,
+    /// The contact wrote in a conversation assigned to them.
+    Message,
 }
 
 /// What went wrong with a frame. Codes are stable snake_case words (see `docs/protocol.md`).
@@ -346,6 +396,8 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ErrorFrame> {
             "comment" => parse_json(bytes).map(ClientFrame::Comment),
             "typing" => parse_json(bytes).map(ClientFrame::Typing),
             "read" => parse_json(bytes).map(ClientFrame::Read),
+            "assign" => parse_json(bytes).map(ClientFrame::Assign),
+            "set_status" => parse_json(bytes).map(ClientFrame::SetStatus),
             _ => return None,
         })
     })

@@ -14,8 +14,8 @@ use super::extract::{ApiJson, Authenticated};
 use super::state::AppState;
 use crate::auth;
 use crate::domain::{
-    Agent, AgentId, AgentPatch, AgentProfile, AgentRole, AgentStatus, EmailAddress, Name, NewAgent,
-    NotificationPrefs, Password, WebUrl,
+    AccountId, Agent, AgentId, AgentPatch, AgentProfile, AgentRole, AgentStatus, EmailAddress,
+    Name, NewAgent, NotificationPrefs, Password, WebUrl,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -231,7 +231,11 @@ async fn update_agent(
         password_hash,
     };
     let ends_sessions = patch.password_hash.is_some() || patch.active == Some(false);
+    let status = patch.status;
     let agent = state.store.update_agent(who.account(), id, patch).await?;
+    if let Some(status) = status {
+        status_changed(&state, who.account(), id, status).await;
+    }
     if ends_sessions {
         // A new password or a deactivation signs the agent out everywhere else; whoever made
         // the change on their own behalf stays signed in here.
@@ -246,6 +250,36 @@ async fn update_agent(
             .await?;
     }
     Ok(web::Json(agent))
+}
+
+/// Sets the caller's own status (the agent socket's `set_status`).
+pub(crate) async fn set_own_status(
+    state: &AppState,
+    who: &Authenticated,
+    status: AgentStatus,
+) -> ApiResult<Agent> {
+    let patch = AgentPatch {
+        status: Some(status),
+        ..AgentPatch::default()
+    };
+    let agent = state
+        .store
+        .update_agent(who.account(), who.agent_id(), patch)
+        .await?;
+    status_changed(state, who.account(), agent.id, status).await;
+    Ok(agent)
+}
+
+/// A stored status change reaches presence (teammates see it on every node) and, when the
+/// agent became available, routing: their inboxes' queues drain.
+async fn status_changed(state: &AppState, account: AccountId, agent: AgentId, status: AgentStatus) {
+    if let Err(e) = state.presence.set_status(account, agent, status).await {
+        // Stored; the agent's sockets carry it to presence on their next heartbeat.
+        tracing::warn!(error = %e, %agent, "presence did not take a status change");
+    }
+    if status == AgentStatus::Available {
+        state.assignments.agent_can_take_work(account, agent);
+    }
 }
 
 /// Deactivates an agent (admins): they can no longer sign in, and their sessions and API tokens

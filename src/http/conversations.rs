@@ -3,6 +3,8 @@
 //!
 //! Status and assignment changes answer with the timeline event the store appended in the same
 //! transaction (or `null` when the change changed nothing), so a client can show it at once.
+//! Every change is published to the conversation's listeners and assignees, and a new
+//! conversation, like one a change freed, is offered to routing.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
@@ -167,6 +169,15 @@ async fn create_conversation(
             Actor::Agent(who.agent_id()),
         )
         .await?;
+    // Like any new conversation, it waits in its inbox's queue unless routing places it now.
+    state
+        .assignments
+        .route(who.account(), conversation.id)
+        .await;
+    let conversation = state
+        .store
+        .get_conversation(who.account(), conversation.id)
+        .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(conversation))
 }
 
@@ -223,19 +234,45 @@ async fn set_status(
     body: ApiJson<StatusRequest>,
 ) -> ApiResult<web::Json<ChangeResponse>> {
     let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
+    let status = body.into_inner()?.status;
+    Ok(web::Json(
+        change(
+            &state,
+            &who,
+            conversation,
+            ConversationChange::Status(status),
+        )
+        .await?,
+    ))
+}
+
+/// Applies a change the caller may make to a conversation they can see, then fans it out:
+/// the event to the conversation's listeners, an assignment to the assignees, and routing
+/// work when the change freed an agent's capacity or left the conversation without one.
+/// Shared by the REST API and the agent socket.
+pub(crate) async fn change(
+    state: &AppState,
+    who: &Authenticated,
+    before: Conversation,
+    change: ConversationChange,
+) -> ApiResult<ChangeResponse> {
     let (conversation, event) = state
         .store
         .change_conversation(
             who.account(),
-            conversation.id,
-            ConversationChange::Status(body.into_inner()?.status),
+            before.id,
+            change,
             Actor::Agent(who.agent_id()),
         )
         .await?;
-    Ok(web::Json(ChangeResponse {
+    state
+        .assignments
+        .changed(&before, &conversation, event.as_ref())
+        .await;
+    Ok(ChangeResponse {
         conversation,
         event,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -272,34 +309,36 @@ async fn assign(
 ) -> ApiResult<web::Json<ChangeResponse>> {
     let conversation = visible_conversation(&state, &who, id.into_inner()).await?;
     let request = body.into_inner()?;
-    let assignee_id = request.assignee_id.flatten();
-    let team_id = request.team_id.flatten();
+    let (assignee_id, team_id) = (request.assignee_id.flatten(), request.team_id.flatten());
+    Ok(web::Json(
+        assign_conversation(&state, &who, conversation, assignee_id, team_id).await?,
+    ))
+}
+
+/// Assigns a conversation the caller can see, after checking the agent may take it (active,
+/// and an admin or a member of its inbox) and the team exists. Shared with the agent socket.
+pub(crate) async fn assign_conversation(
+    state: &AppState,
+    who: &Authenticated,
+    conversation: Conversation,
+    assignee_id: Option<AgentId>,
+    team_id: Option<TeamId>,
+) -> ApiResult<ChangeResponse> {
     if let Some(agent) = assignee_id {
         let inbox = state
             .store
             .get_inbox(who.account(), conversation.inbox_id)
             .await?;
-        require_eligible(&state, &who, &inbox, agent, "assignee_id").await?;
+        require_eligible(state, who, &inbox, agent, "assignee_id").await?;
     }
     if let Some(team) = team_id {
         referenced(state.store.get_team(who.account(), team).await, "team_id")?;
     }
-    let (conversation, event) = state
-        .store
-        .change_conversation(
-            who.account(),
-            conversation.id,
-            ConversationChange::Assign {
-                assignee_id,
-                team_id,
-            },
-            Actor::Agent(who.agent_id()),
-        )
-        .await?;
-    Ok(web::Json(ChangeResponse {
-        conversation,
-        event,
-    }))
+    let wanted = ConversationChange::Assign {
+        assignee_id,
+        team_id,
+    };
+    change(state, who, conversation, wanted).await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -10,11 +10,11 @@ pub mod error;
 pub mod extract;
 pub mod state;
 
-mod agents;
+pub(crate) mod agents;
 mod auth;
 mod channels;
 mod contacts;
-mod conversations;
+pub(crate) mod conversations;
 mod health;
 mod inboxes;
 pub(crate) mod params;

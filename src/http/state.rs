@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::actors::Assignments;
 use crate::bus::Bus;
 use crate::config::Settings;
 use crate::presence::Presence;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// Which agents are online, and their chosen status.
     pub presence: Arc<dyn Presence>,
+    /// The node's router and the fan-out of assignments.
+    pub assignments: Assignments,
     pub settings: Arc<Settings>,
     pub login_limits: LoginLimits,
     pub visitor_limits: DefaultKeyedRateLimiter<IpAddr>,

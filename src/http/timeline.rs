@@ -15,8 +15,6 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::params::{parse_param, require_eligible, visible_conversation};
 use super::state::AppState;
-use crate::actors::protocol::ServerFrame;
-use crate::bus::topics;
 use crate::domain::{
     AccountId, Actor, AgentId, Appended, Body, Conversation, ConversationId, Direction, ItemKind,
     NewItem, NewItemContent, TimelineItem,
@@ -265,6 +263,7 @@ pub(crate) async fn append_and_publish_as(
     let item = &appended.item;
     if appended.created {
         publish_item(state, item).await;
+        crate::actors::notifications::notify_mentions(state.bus.as_ref(), item).await;
         return Ok(appended);
     }
     let same =
@@ -278,18 +277,9 @@ pub(crate) async fn append_and_publish_as(
     Ok(appended)
 }
 
-/// Publishes a stored item on its conversation's topic. A failure is logged, not returned:
-/// stored is what counts, and listeners catch up from the store when they resume.
+/// Publishes a stored item on its conversation's topic (logged, not returned, on failure).
 pub(crate) async fn publish_item(state: &AppState, item: &TimelineItem) {
-    let conversation = item.conversation_id;
-    let frame = ServerFrame::Item { item: item.clone() }.encode();
-    if let Err(e) = state
-        .bus
-        .publish(&topics::conversation(conversation), frame.into_bytes())
-        .await
-    {
-        tracing::warn!(error = %e, %conversation, seq = item.seq, "could not publish an item");
-    }
+    crate::actors::assignments::publish_item(state.bus.as_ref(), item).await;
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

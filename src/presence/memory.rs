@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{AgentPresence, DEFAULT_GRACE, Presence, PresenceError, publish_change};
 use crate::bus::Bus;
-use crate::domain::{AccountId, AgentId, AgentStatus};
+use crate::domain::{AccountId, AgentId, AgentStatus, ConversationId};
 
 pub struct MemoryPresence {
     inner: Arc<Inner>,
@@ -25,6 +25,8 @@ struct Inner {
     bus: Arc<dyn Bus>,
     grace: Duration,
     accounts: Mutex<HashMap<AccountId, HashMap<AgentId, Entry>>>,
+    /// Live visitor sockets per conversation; a conversation without any has no entry.
+    visitors: std::sync::Mutex<HashMap<ConversationId, HashSet<Uuid>>>,
 }
 
 struct Entry {
@@ -46,6 +48,7 @@ impl MemoryPresence {
                 bus,
                 grace,
                 accounts: Mutex::new(HashMap::new()),
+                visitors: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -177,4 +180,42 @@ impl Presence for MemoryPresence {
         online.sort_by_key(|p| p.agent_id);
         Ok(online)
     }
+
+    async fn visitor_heartbeat(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError> {
+        let mut visitors = self.inner.visitors.lock().map_err(poisoned)?;
+        let sockets = visitors.entry(conversation).or_default();
+        let was_offline = sockets.is_empty();
+        sockets.insert(socket);
+        Ok(was_offline)
+    }
+
+    async fn visitor_disconnected(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError> {
+        let mut visitors = self.inner.visitors.lock().map_err(poisoned)?;
+        let Some(sockets) = visitors.get_mut(&conversation) else {
+            return Ok(false);
+        };
+        let left = sockets.remove(&socket) && sockets.is_empty();
+        if sockets.is_empty() {
+            visitors.remove(&conversation);
+        }
+        Ok(left)
+    }
+
+    async fn visitor_online(&self, conversation: ConversationId) -> Result<bool, PresenceError> {
+        let visitors = self.inner.visitors.lock().map_err(poisoned)?;
+        Ok(visitors.contains_key(&conversation))
+    }
+}
+
+/// A panic while the visitors map was held; nothing in it can panic, but never panic here.
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> PresenceError {
+    PresenceError::Unavailable("visitor presence lock poisoned".into())
 }

@@ -1,4 +1,5 @@
-//! Presence: which agents are online (at least one live socket) and what status they chose.
+//! Presence: which agents are online (at least one live socket) and what status they chose,
+//! and which conversations' visitors have a socket open.
 //!
 //! Single node: memory. Cluster: Redis keys with a TTL refreshed by heartbeats, so a crashed
 //! node's agents go offline within the TTL. Changes are published on `presence.{account}`.
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::bus::{Bus, topics};
-use crate::domain::{AccountId, AgentId, AgentStatus};
+use crate::domain::{AccountId, AgentId, AgentStatus, ConversationId};
 
 pub use memory::MemoryPresence;
 pub use redis::{DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, RedisPresence, RedisPresenceOptions};
@@ -74,6 +75,22 @@ pub trait Presence: Send + Sync + 'static {
     ) -> Result<(), PresenceError>;
     /// Every agent of the account with a live socket, with their status.
     async fn online(&self, account: AccountId) -> Result<Vec<AgentPresence>, PresenceError>;
+
+    /// A visitor socket on the conversation is alive; call on subscribe and on every heartbeat.
+    /// True when this made the visitor online (no other socket of theirs was).
+    async fn visitor_heartbeat(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError>;
+    /// A visitor socket closed. True when it was the conversation's last: the visitor left.
+    async fn visitor_disconnected(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError>;
+    /// Whether the conversation's visitor has a live socket.
+    async fn visitor_online(&self, conversation: ConversationId) -> Result<bool, PresenceError>;
 }
 
 /// Publishes one change; true when the bus took it. A failure is logged, not returned: the

@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use super::{AgentPresence, DEFAULT_GRACE, Presence, PresenceError, publish_change};
 use crate::bus::Bus;
-use crate::domain::{AccountId, AgentId, AgentStatus};
+use crate::domain::{AccountId, AgentId, AgentStatus, ConversationId};
 
 /// How long a socket counts without a heartbeat; sessions heartbeat every 10 s, so two may be lost.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
@@ -84,6 +84,9 @@ struct Scripts {
     set_status: Script,
     sweep: Script,
     online: Script,
+    visitor_heartbeat: Script,
+    visitor_disconnected: Script,
+    visitor_online: Script,
 }
 
 /// Every script starts with this: milliseconds on the Redis server's clock.
@@ -173,8 +176,37 @@ end
 return out
 ",
             ),
+            // KEYS: visitors. ARGV: socket, ttl ms. Returns 1 when no other socket was live.
+            visitor_heartbeat: script(
+                r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if before == 0 then return 1 end
+return 0
+",
+            ),
+            // KEYS: visitors. Returns how many visitor sockets are live.
+            visitor_online: script("return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')"),
+            // KEYS: visitors. ARGV: socket. Returns 1 when it was the last live socket.
+            visitor_disconnected: script(
+                r"
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if removed == 1 and redis.call('ZCARD', KEYS[1]) == 0 then return 1 end
+return 0
+",
+            ),
         }
     }
+}
+
+/// A sorted set of a conversation's visitor sockets, scored by when each stops counting (ms,
+/// Redis clock), expiring with the last of them: a crashed node's visitors go offline within
+/// the TTL without a sweep (nobody is told; an agent subscribing later reads it).
+fn visitors_key(conversation: ConversationId) -> String {
+    format!("parley:visitors:{conversation}")
 }
 
 fn sockets_key(account: AccountId) -> String {
@@ -409,5 +441,52 @@ impl Presence for RedisPresence {
             .collect();
         online.sort_by_key(|p| p.agent_id);
         Ok(online)
+    }
+
+    async fn visitor_heartbeat(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError> {
+        let inner = &self.inner;
+        let became: i64 = inner
+            .scripts
+            .visitor_heartbeat
+            .key(visitors_key(conversation))
+            .arg(socket.to_string())
+            .arg(millis(inner.options.ttl))
+            .invoke_async(&mut inner.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(became == 1)
+    }
+
+    async fn visitor_disconnected(
+        &self,
+        conversation: ConversationId,
+        socket: Uuid,
+    ) -> Result<bool, PresenceError> {
+        let inner = &self.inner;
+        let left: i64 = inner
+            .scripts
+            .visitor_disconnected
+            .key(visitors_key(conversation))
+            .arg(socket.to_string())
+            .invoke_async(&mut inner.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(left == 1)
+    }
+
+    async fn visitor_online(&self, conversation: ConversationId) -> Result<bool, PresenceError> {
+        let live: i64 = self
+            .inner
+            .scripts
+            .visitor_online
+            .key(visitors_key(conversation))
+            .invoke_async(&mut self.inner.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(live > 0)
     }
 }

@@ -20,14 +20,18 @@ use crate::actors::conversation::{
     Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
 };
 use crate::actors::protocol::{
-    AuthFrame, ClientFrame, CloseReason, CommentFrame, ErrorFrame, ReadFrame, SendFrame,
-    ServerFrame, SubscribeFrame, TypingFrame, UnsubscribeFrame, parse_client_frame,
+    AssignFrame, AuthFrame, ClientFrame, CloseReason, CommentFrame, ErrorFrame, ReadFrame,
+    SendFrame, ServerFrame, SetStatusFrame, SubscribeFrame, TypingFrame, UnsubscribeFrame,
+    parse_client_frame,
 };
-use crate::domain::{ConversationId, ConversationStatus, Direction, NewItemContent};
+use crate::domain::{AgentStatus, ConversationId, ConversationStatus, Direction, NewItemContent};
+use crate::http::agents::set_own_status;
+use crate::http::conversations::assign_conversation;
 use crate::http::extract::{Authenticated, authenticate_token};
 use crate::http::params::visible_conversation;
 use crate::http::timeline::{append_and_publish, comment_content};
 use crate::http::{ApiError, AppState};
+use crate::presence::PresenceEvent;
 
 type Ctx = ws::WebsocketContext<AgentSessionActor>;
 
@@ -41,6 +45,9 @@ pub struct AgentSessionActor {
     guard: Guard,
     /// This socket in the presence tracker (an agent is online while any socket is alive).
     presence_socket: Uuid,
+    /// The agent's chosen status as this socket last heard it (told to presence on every
+    /// heartbeat, so a tracker that lost it, e.g. a restarted Redis, gets it back).
+    status: AgentStatus,
 }
 
 /// A frame published for this agent (`agent.{id}`) or the account's presence
@@ -68,15 +75,18 @@ impl AgentSessionActor {
             subscriptions: HashMap::new(),
             guard: Guard::new(),
             presence_socket: Uuid::new_v4(),
+            status: AgentStatus::Away,
         }
     }
 
-    /// Once the agent is known: listen to their own topic and the account's presence, and
+    /// Once the agent is known: listen to their own topic and the account's presence, say
+    /// `hello` once those subscriptions are live (so nothing published after it is missed), and
     /// count this socket in the presence tracker for as long as it lives.
     fn on_authenticated(&mut self, who: &Authenticated, ctx: &mut Ctx) {
         use crate::bus::{Received, topics};
-        for topic in [topics::agent(who.agent.id), topics::presence(who.account())] {
-            let subscription = self.state.bus.subscribe(&topic);
+        let topics = [topics::agent(who.agent.id), topics::presence(who.account())];
+        for topic in topics.iter() {
+            let subscription = self.state.bus.subscribe(topic);
             let frames = futures_util::stream::unfold(subscription, |mut sub| async move {
                 loop {
                     match sub.recv().await {
@@ -91,21 +101,39 @@ impl AgentSessionActor {
             });
             ctx.add_message_stream(frames);
         }
-        let (account, agent, status) = (who.account(), who.agent.id, who.agent.status);
-        let socket = self.presence_socket;
-        let beat = move |act: &mut Self, ctx: &mut Ctx| {
-            let presence = act.state.presence.clone();
+        let (bus, hello) = (
+            self.state.bus.clone(),
+            ServerFrame::Hello {
+                agent: who.agent.clone(),
+            },
+        );
+        let live = async move {
+            for topic in &topics {
+                // Unconfirmed (bus down): carry on; the app reloads what it may have missed.
+                let _ = bus.subscribed(topic).await;
+            }
+        };
+        ctx.wait(live.into_actor(self).map(move |_, _, ctx| Self::send_frame(ctx, &hello)));
+        self.status = who.agent.status;
+        let (account, agent, socket) = (who.account(), who.agent.id, self.presence_socket);
+        let beat = move |act: &mut Self, ctx: &mut Ctx, first: bool| {
+            let (presence, status) = (act.state.presence.clone(), act.status);
+            let assignments = act.state.assignments.clone();
             ctx.spawn(
                 async move {
                     if let Err(e) = presence.heartbeat(account, agent, socket, status).await {
-                        tracing::warn!(error = %e, "presence heartbeat failed");
+                        return tracing::warn!(error = %e, "presence heartbeat failed");
+                    }
+                    // Online now (routing reads presence): waiting conversations may be theirs.
+                    if first && status == AgentStatus::Available {
+                        assignments.agent_can_take_work(account, agent);
                     }
                 }
                 .into_actor(act),
             );
         };
-        beat(self, ctx);
-        ctx.run_interval(PRESENCE_HEARTBEAT, beat);
+        beat(self, ctx, true);
+        ctx.run_interval(PRESENCE_HEARTBEAT, move |act, ctx| beat(act, ctx, false));
     }
 
     fn send_frame(ctx: &mut Ctx, frame: &ServerFrame) {
@@ -221,6 +249,46 @@ impl AgentSessionActor {
                 };
                 self.publish_ephemeral(who, conversation_id, frame, ctx);
             }
+            (
+                who,
+                ClientFrame::Assign(AssignFrame {
+                    conversation_id,
+                    assignee_id,
+                    team_id,
+                }),
+            ) => {
+                let state = self.state.clone();
+                let (assignee_id, team_id) = (assignee_id.flatten(), team_id.flatten());
+                let assign = async move {
+                    let conversation = visible_conversation(&state, &who, conversation_id).await?;
+                    assign_conversation(&state, &who, conversation, assignee_id, team_id).await
+                };
+                ctx.wait(
+                    assign
+                        .into_actor(self)
+                        .map(move |result, _, ctx| match result {
+                            Ok(changed) => Self::send_frame(
+                                ctx,
+                                &ServerFrame::Updated {
+                                    conversation: changed.conversation,
+                                    event: changed.event,
+                                },
+                            ),
+                            Err(e) => Self::send_error(
+                                ctx,
+                                ErrorFrame::from(e).about(conversation_id, None),
+                            ),
+                        }),
+                );
+            }
+            (who, ClientFrame::SetStatus(SetStatusFrame { status })) => {
+                let state = self.state.clone();
+                let set = async move { set_own_status(&state, &who, status).await };
+                ctx.wait(set.into_actor(self).map(|result, act, ctx| match result {
+                    Ok(agent) => act.status = agent.status,
+                    Err(e) => Self::send_error(ctx, e.into()),
+                }));
+            }
             (_, ClientFrame::Auth(_)) => {}
         }
     }
@@ -230,12 +298,6 @@ impl AgentSessionActor {
         let check = async move { authenticate_token(&state, &token).await };
         ctx.wait(check.into_actor(self).map(|result, act, ctx| match result {
             Ok(who) => {
-                Self::send_frame(
-                    ctx,
-                    &ServerFrame::Hello {
-                        agent: who.agent.clone(),
-                    },
-                );
                 act.on_authenticated(&who, ctx);
                 act.who = Some(who);
             }
@@ -264,13 +326,29 @@ impl AgentSessionActor {
         };
         let join = async move {
             let conversation = visible_conversation(&state, &who, conversation_id).await?;
-            join(&registry, who.account(), conversation.id, subscribe).await
+            let joined = join(&registry, who.account(), conversation.id, subscribe).await?;
+            // Whether the visitor is here now; changes follow as `visitor` frames.
+            let online = match state.presence.visitor_online(conversation.id).await {
+                Ok(online) => Some(online),
+                Err(e) => {
+                    tracing::warn!(error = %e, %conversation_id, "visitor presence unknown");
+                    None
+                }
+            };
+            Ok::<_, ApiError>((joined, online))
         };
         ctx.wait(
             join.into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok(conversation) => {
+                    Ok((conversation, visitor_online)) => {
                         act.subscriptions.insert(conversation_id, conversation);
+                        if let Some(online) = visitor_online {
+                            let frame = ServerFrame::Visitor {
+                                conversation_id,
+                                online,
+                            };
+                            Self::send_frame(ctx, &frame);
+                        }
                     }
                     Err(e) => {
                         Self::send_error(ctx, ErrorFrame::from(e).about(conversation_id, None))
@@ -348,6 +426,22 @@ impl AgentSessionActor {
     }
 }
 
+impl AgentSessionActor {
+    /// The agent's status changed elsewhere (another device, the REST API): later heartbeats
+    /// carry the new one. Presence frames are rare, so reading each one costs little.
+    fn hear_own_status(&mut self, payload: &[u8]) {
+        if !payload.starts_with(br#"{"type":"presence""#) {
+            return;
+        }
+        let me = self.who.as_ref().map(|w| w.agent_id());
+        if let Ok(event) = serde_json::from_slice::<PresenceEvent>(payload)
+            && Some(event.agent_id) == me
+        {
+            self.status = event.status;
+        }
+    }
+}
+
 impl Session for AgentSessionActor {
     fn guard(&mut self) -> &mut Guard {
         &mut self.guard
@@ -368,12 +462,6 @@ impl Actor for AgentSessionActor {
     fn started(&mut self, ctx: &mut Ctx) {
         start(self, ctx);
         if let Some(who) = self.who.clone() {
-            Self::send_frame(
-                ctx,
-                &ServerFrame::Hello {
-                    agent: who.agent.clone(),
-                },
-            );
             self.on_authenticated(&who, ctx);
         }
     }
@@ -413,6 +501,7 @@ impl Handler<TopicFrame> for AgentSessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: TopicFrame, ctx: &mut Ctx) {
+        self.hear_own_status(&msg.payload);
         match std::str::from_utf8(&msg.payload) {
             Ok(text) => ctx.text(text),
             Err(_) => tracing::warn!("dropped a non-UTF-8 frame from the bus"),

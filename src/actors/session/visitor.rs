@@ -22,22 +22,21 @@ use super::{
 use crate::actors::conversation::{
     Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
 };
+use crate::actors::notifications::notify;
 use crate::actors::protocol::{
-    AuthFrame, CloseReason, ErrorFrame, ServerFrame, VisitorConversation, VisitorFrame,
-    VisitorReadFrame, VisitorSendFrame, VisitorSubscribeFrame, VisitorTypingFrame,
+    AuthFrame, CloseReason, ErrorFrame, NotificationReason, ServerFrame, VisitorConversation,
+    VisitorFrame, VisitorReadFrame, VisitorSendFrame, VisitorSubscribeFrame, VisitorTypingFrame,
     parse_visitor_frame,
 };
 use crate::auth::token_digest;
-use crate::bus::topics;
 use crate::domain::{
     AccountId, Actor as Author, ChannelId, ContactId, Conversation, ConversationId, Direction,
     NewConversation, NewItemContent, Visitor,
 };
 use crate::http::params::{id_param, invalid_query};
-use crate::http::timeline::{append_and_publish_as, publish_item};
+use crate::http::timeline::append_and_publish_as;
 use crate::http::widget::widget_channel;
 use crate::http::{ApiError, AppState};
-use crate::routing::actor::{Routed, Router};
 use crate::store::StoreError;
 
 type Ctx = ws::WebsocketContext<VisitorSessionActor>;
@@ -85,6 +84,8 @@ pub(super) async fn visitor_socket(
         listener: ListenerId::next(),
         subscription: None,
         guard: Guard::new(),
+        presence_socket: Uuid::new_v4(),
+        online_in: None,
     };
     ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(CODEC_MAX_FRAME_BYTES)
@@ -103,7 +104,14 @@ pub struct VisitorSessionActor {
     /// A visitor follows one conversation at a time.
     subscription: Option<(ConversationId, Recipient<Unsubscribe>)>,
     guard: Guard,
+    /// This socket in the visitor presence tracker, and the conversation it counts in (the
+    /// one it last subscribed or wrote to): agents see that conversation's visitor online.
+    presence_socket: Uuid,
+    online_in: Option<ConversationId>,
 }
+
+/// How often a visitor socket tells presence it is alive; well inside the tracker's TTL.
+const PRESENCE_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl VisitorSessionActor {
     fn on_frame(&mut self, text: &str, ctx: &mut Ctx) {
@@ -260,7 +268,10 @@ impl VisitorSessionActor {
         ctx.wait(
             join.into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok(subscription) => act.subscription = Some(subscription),
+                    Ok(subscription) => {
+                        act.be_online_in(subscription.0, ctx);
+                        act.subscription = Some(subscription);
+                    }
                     Err(e) => {
                         let mut error = ErrorFrame::from(e);
                         error.conversation_id = named;
@@ -300,13 +311,18 @@ impl VisitorSessionActor {
             let appended =
                 append_and_publish_as(&state, account, author, conversation.id, client_id, content)
                     .await?;
+            if let (true, Some(agent)) = (appended.created, conversation.assignee_id) {
+                let reason = NotificationReason::Message;
+                notify(state.bus.as_ref(), agent, reason, &appended.item).await;
+            }
             Ok::<_, ApiError>((conversation, appended.item.seq, started))
         };
         ctx.wait(
             store
                 .into_actor(self)
-                .map(move |result, _, ctx| match result {
+                .map(move |result, act, ctx| match result {
                     Ok((conversation, seq, started)) => {
+                        act.be_online_in(conversation.id, ctx);
                         send_frame(
                             ctx,
                             &ServerFrame::Ack {
@@ -317,7 +333,10 @@ impl VisitorSessionActor {
                         );
                         if started {
                             // After the ack: the visitor need not wait for routing.
-                            actix::spawn(route(routing, conversation));
+                            let (account, id) = (conversation.account_id, conversation.id);
+                            actix::spawn(async move {
+                                routing.assignments.route(account, id).await;
+                            });
                         }
                     }
                     Err(e) => {
@@ -395,32 +414,55 @@ fn no_conversation_yet() -> ApiError {
     error
 }
 
-/// Routes a conversation the visitor just started and fans the assignment out: the `assigned`
-/// event on the conversation's topic, and an `assigned` frame on the assignee's topic. A
-/// failure leaves the conversation waiting in its queue, to be assigned when the queue drains.
-async fn route(state: Arc<AppState>, conversation: Conversation) {
-    let router = Router::new(state.store.clone(), state.presence.clone());
-    let account = conversation.account_id;
-    let assignment = match router.route(account, conversation.id).await {
-        Ok(Routed::Assigned(assignment)) => assignment,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, conversation = %conversation.id, "routing failed");
+impl VisitorSessionActor {
+    /// Counts this socket as the visitor of `conversation` (leaving the one it counted in
+    /// before), telling the conversation's agents when that changes whether the visitor is online.
+    fn be_online_in(&mut self, conversation: ConversationId, ctx: &mut Ctx) {
+        if self.online_in == Some(conversation) {
             return;
         }
+        let left = self.online_in.replace(conversation);
+        let (state, socket) = (self.state.clone(), self.presence_socket);
+        ctx.spawn(
+            async move {
+                if let Some(old) = left {
+                    visitor_left(&state, old, socket).await;
+                }
+                visitor_seen(&state, conversation, socket).await;
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// A heartbeat of a visitor socket; the first that makes the visitor online is announced.
+async fn visitor_seen(state: &AppState, conversation: ConversationId, socket: Uuid) {
+    match state.presence.visitor_heartbeat(conversation, socket).await {
+        Ok(true) => announce_visitor(state, conversation, true).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, %conversation, "visitor presence heartbeat failed"),
+    }
+}
+
+async fn visitor_left(state: &AppState, conversation: ConversationId, socket: Uuid) {
+    match state
+        .presence
+        .visitor_disconnected(conversation, socket)
+        .await
+    {
+        Ok(true) => announce_visitor(state, conversation, false).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, %conversation, "visitor presence disconnect failed"),
+    }
+}
+
+async fn announce_visitor(state: &AppState, conversation_id: ConversationId, online: bool) {
+    let frame = ServerFrame::Visitor {
+        conversation_id,
+        online,
     };
-    publish_item(&state, &assignment.item).await;
-    if let Some(agent) = assignment.conversation.assignee_id {
-        let frame = ServerFrame::Assigned {
-            conversation: assignment.conversation.clone(),
-        };
-        if let Err(e) = state
-            .bus
-            .publish(&topics::agent(agent), frame.encode().into_bytes())
-            .await
-        {
-            tracing::warn!(error = %e, conversation = %conversation.id, "could not publish an assignment");
-        }
+    if let Err(e) = publish_ephemeral(state, conversation_id, frame).await {
+        tracing::warn!(error = ?e, %conversation_id, "could not announce the visitor's presence");
     }
 }
 
@@ -443,9 +485,22 @@ impl Actor for VisitorSessionActor {
 
     fn started(&mut self, ctx: &mut Ctx) {
         start(self, ctx);
+        ctx.run_interval(PRESENCE_HEARTBEAT, |act, ctx| {
+            if let Some(conversation) = act.online_in {
+                let (state, socket) = (act.state.clone(), act.presence_socket);
+                ctx.spawn(
+                    async move { visitor_seen(&state, conversation, socket).await }.into_actor(act),
+                );
+            }
+        });
     }
 
     fn stopped(&mut self, _: &mut Ctx) {
+        if let Some(conversation) = self.online_in.take() {
+            let (state, socket) = (self.state.clone(), self.presence_socket);
+            // The actor is gone; presence still has to hear that this socket closed.
+            actix::spawn(async move { visitor_left(&state, conversation, socket).await });
+        }
         if let Some((_, conversation)) = self.subscription.take() {
             conversation.do_send(Unsubscribe {
                 listener: self.listener,
