@@ -793,6 +793,10 @@ async fn a_redis_outage_keeps_local_traffic_and_is_recovered_by_resuming() {
 
 /// The page the test widget runs on, allowed on the chat channel.
 const ORIGIN: &str = "https://cluster.test";
+/// An agent socket's `hello` comes before its node's Redis subscription to
+/// `presence.{account}` is confirmed, so a presence change published at once may not reach it;
+/// a watcher waits this long after `hello` before the agents it watches connect.
+const SUBSCRIPTION_SETTLES: Duration = Duration::from_millis(300);
 
 /// A support desk set up over REST: `agents` agents, members of one inbox that routes its chat
 /// channel's conversations to them (round robin, `capacity` open conversations each); the
@@ -985,6 +989,7 @@ async fn a_visitor_agent_and_supervisor_on_three_nodes_then_the_visitor_node_die
     let (agent_id, agent_token) = desk.agents[0].clone();
     let (node_b, node_c) = (&cluster.nodes[1], &cluster.nodes[2]);
     let mut supervisor = Socket::agent(node_c, &desk.admin).await;
+    tokio::time::sleep(SUBSCRIPTION_SETTLES).await;
     let mut agent = Socket::agent(node_b, &agent_token).await;
     // Routing asks presence (in Redis) who is online: the agent must be, before the visitor.
     supervisor
@@ -1179,6 +1184,7 @@ async fn hundreds_of_visitor_conversations_through_three_nodes_respect_capacity(
     let nodes = &cluster.nodes;
     let desk = Desk::set_up(&nodes[0], AGENTS, Some(CAPACITY)).await;
     let mut watcher = Socket::agent(&nodes[0], &desk.admin).await;
+    tokio::time::sleep(SUBSCRIPTION_SETTLES).await;
     let mut agents = Vec::new();
     for (i, (_, token)) in desk.agents.iter().enumerate() {
         agents.push(Socket::agent(&nodes[i % nodes.len()], token).await);
