@@ -274,6 +274,8 @@ struct Socket {
     acks: HashMap<String, i64>,
     /// `presence` frames, set aside: teammates' presence changes arrive on every agent socket.
     presence: Vec<Value>,
+    /// `notification` and `visitor` frames, set aside likewise.
+    notices: Vec<Value>,
 }
 
 impl Socket {
@@ -301,6 +303,7 @@ impl Socket {
             seen: Vec::new(),
             acks: HashMap::new(),
             presence: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -323,6 +326,7 @@ impl Socket {
                             );
                         }
                         Some("presence") => self.presence.push(frame.clone()),
+                        Some("notification" | "visitor") => self.notices.push(frame.clone()),
                         _ => {}
                     }
                     return Some(frame);
@@ -337,7 +341,10 @@ impl Socket {
     async fn try_next(&mut self) -> Option<Value> {
         loop {
             let frame = self.frame().await?;
-            if frame["type"] != "presence" {
+            if !matches!(
+                frame["type"].as_str(),
+                Some("presence" | "notification" | "visitor")
+            ) {
                 return Some(frame);
             }
         }
@@ -352,7 +359,10 @@ impl Socket {
         let deadline = tokio::time::Instant::now() + QUIET;
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
-                Some(Ok(Message::Text(text))) if text.contains(r#""type":"presence""#) => {}
+                Some(Ok(Message::Text(text)))
+                    if ["presence", "notification", "visitor"]
+                        .iter()
+                        .any(|t| text.contains(&format!(r#""type":"{t}""#))) => {}
                 Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),
                 Some(Ok(_)) => {}
                 other => panic!("socket ended: {other:?}"),

@@ -86,6 +86,9 @@ pub struct Subscribe {
     pub after_seq: i64,
     pub deliver: Recipient<Deliver>,
     pub disconnect: Recipient<Disconnect>,
+    /// For agents: whether the visitor was online when the socket asked, told in `subscribed`
+    /// (changes after it come as `visitor` frames). `None`: not told (visitors, or unknown).
+    pub visitor_online: Option<bool>,
 }
 
 #[derive(Message)]
@@ -474,6 +477,7 @@ impl Handler<Subscribe> for ConversationActor {
             let subscribed = ServerFrame::Subscribed {
                 conversation_id: act.id,
                 last_seq: act.head,
+                visitor_online: msg.visitor_online,
             }
             .encode();
             act.send(msg.listener, &subscribed);
@@ -642,6 +646,7 @@ mod tests {
                 after_seq: 1,
                 deliver: collector.clone().recipient(),
                 disconnect: collector.recipient(),
+                visitor_online: None,
             })
             .await
             .unwrap();
@@ -704,6 +709,7 @@ mod tests {
                 after_seq: base,
                 deliver: visitor.clone().recipient(),
                 disconnect: visitor.recipient(),
+                visitor_online: None,
             })
             .await
             .unwrap();
@@ -774,6 +780,7 @@ mod tests {
                     after_seq: 0,
                     deliver: socket_deliver,
                     disconnect: socket_disconnect,
+                    visitor_online: None,
                 })
                 .await
                 .unwrap();
@@ -816,6 +823,7 @@ mod tests {
                 after_seq: 0,
                 deliver: socket.clone().recipient(),
                 disconnect: socket.recipient(),
+                visitor_online: None,
             })
             .await
             .unwrap();

@@ -203,6 +203,9 @@ pub enum ServerFrame {
     Subscribed {
         conversation_id: ConversationId,
         last_seq: i64,
+        /// Agents only: whether the conversation's visitor has a socket open now.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        visitor_online: Option<bool>,
     },
     /// A timeline item. Per conversation, items arrive in `seq` order, each once.
     Item {

@@ -28,13 +28,20 @@ pub struct Socket {
     /// `presence` frames, which arrive whenever a teammate's presence changes: kept aside so
     /// that `next` and `quiet` speak of the conversation traffic a test drives.
     pub presence: Vec<Value>,
+    /// `notification` frames and `visitor` (the visitor came or left) frames, kept aside
+    /// likewise: they follow from traffic but arrive on their own schedule.
+    pub notices: Vec<Value>,
 }
 
-/// Whether a text frame is a presence change (kept aside, see [`Socket::presence`]).
-fn presence_frame(text: &str) -> Option<Value> {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(|frame| frame["type"] == "presence")
+/// Keeps a presence, notification or visitor frame aside; any other frame is returned.
+fn set_aside(socket: &mut Socket, text: &str) -> Option<Value> {
+    let frame: Value = serde_json::from_str(text).unwrap();
+    match frame["type"].as_str() {
+        Some("presence") => socket.presence.push(frame),
+        Some("notification" | "visitor") => socket.notices.push(frame),
+        _ => return Some(frame),
+    }
+    None
 }
 
 impl Socket {
@@ -59,6 +66,7 @@ impl Socket {
         Ok(Self {
             ws,
             presence: Vec::new(),
+            notices: Vec::new(),
         })
     }
 
@@ -88,10 +96,11 @@ impl Socket {
                 .expect("the socket is open")
                 .expect("a readable frame");
             match message {
-                Message::Text(text) => match presence_frame(&text) {
-                    Some(frame) => self.presence.push(frame),
-                    None => return serde_json::from_str(&text).unwrap(),
-                },
+                Message::Text(text) => {
+                    if let Some(frame) = set_aside(self, &text) {
+                        return frame;
+                    }
+                }
                 Message::Close(close) => panic!("closed: {close:?}"),
                 _ => {}
             }
@@ -114,10 +123,11 @@ impl Socket {
         let deadline = tokio::time::Instant::now() + QUIET;
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
-                Some(Ok(Message::Text(text))) => match presence_frame(&text) {
-                    Some(frame) => self.presence.push(frame),
-                    None => panic!("expected nothing, got {text}"),
-                },
+                Some(Ok(Message::Text(text))) => {
+                    if set_aside(self, &text).is_some() {
+                        panic!("expected nothing, got {text}");
+                    }
+                }
                 Some(Ok(_)) => {}
                 other => panic!("socket ended: {other:?}"),
             }
@@ -133,10 +143,11 @@ impl Socket {
             match message {
                 Some(Ok(Message::Close(Some(close)))) => return close.reason.to_string(),
                 Some(Ok(Message::Close(None))) | None => return String::new(),
-                Some(Ok(Message::Text(text))) => match presence_frame(&text) {
-                    Some(frame) => self.presence.push(frame),
-                    None => panic!("expected a close, got {text}"),
-                },
+                Some(Ok(Message::Text(text))) => {
+                    if set_aside(self, &text).is_some() {
+                        panic!("expected a close, got {text}");
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return format!("error: {e}"),
             }

@@ -113,7 +113,10 @@ impl AgentSessionActor {
                 let _ = bus.subscribed(topic).await;
             }
         };
-        ctx.wait(live.into_actor(self).map(move |_, _, ctx| Self::send_frame(ctx, &hello)));
+        ctx.wait(
+            live.into_actor(self)
+                .map(move |_, _, ctx| Self::send_frame(ctx, &hello)),
+        );
         self.status = who.agent.status;
         let (account, agent, socket) = (who.account(), who.agent.id, self.presence_socket);
         let beat = move |act: &mut Self, ctx: &mut Ctx, first: bool| {
@@ -317,38 +320,32 @@ impl AgentSessionActor {
     ) {
         let state = self.state.clone();
         let registry = self.registry.clone();
-        let subscribe = Subscribe {
-            listener: self.listener,
-            audience: Audience::Agent(who.agent_id()),
-            after_seq,
-            deliver: ctx.address().recipient(),
-            disconnect: ctx.address().recipient(),
-        };
+        let (deliver, disconnect) = (ctx.address().recipient(), ctx.address().recipient());
+        let (listener, agent) = (self.listener, who.agent_id());
         let join = async move {
             let conversation = visible_conversation(&state, &who, conversation_id).await?;
-            let joined = join(&registry, who.account(), conversation.id, subscribe).await?;
-            // Whether the visitor is here now; changes follow as `visitor` frames.
-            let online = match state.presence.visitor_online(conversation.id).await {
+            let visitor_online = match state.presence.visitor_online(conversation.id).await {
                 Ok(online) => Some(online),
                 Err(e) => {
                     tracing::warn!(error = %e, %conversation_id, "visitor presence unknown");
                     None
                 }
             };
-            Ok::<_, ApiError>((joined, online))
+            let subscribe = Subscribe {
+                listener,
+                audience: Audience::Agent(agent),
+                after_seq,
+                deliver,
+                disconnect,
+                visitor_online,
+            };
+            join(&registry, who.account(), conversation.id, subscribe).await
         };
         ctx.wait(
             join.into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok((conversation, visitor_online)) => {
+                    Ok(conversation) => {
                         act.subscriptions.insert(conversation_id, conversation);
-                        if let Some(online) = visitor_online {
-                            let frame = ServerFrame::Visitor {
-                                conversation_id,
-                                online,
-                            };
-                            Self::send_frame(ctx, &frame);
-                        }
                     }
                     Err(e) => {
                         Self::send_error(ctx, ErrorFrame::from(e).about(conversation_id, None))

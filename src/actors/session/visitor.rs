@@ -249,6 +249,7 @@ impl VisitorSessionActor {
             after_seq,
             deliver: ctx.address().recipient(),
             disconnect: ctx.address().recipient(),
+            visitor_online: None,
         };
         let state = self.state.clone();
         // Not the followed conversation: subscribing again moves the socket to a newer one.
