@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use parley::bus::{Bus, InProcessBus, Received, Subscription, topics};
-use parley::domain::{AccountId, AgentId, AgentStatus};
+use parley::domain::{AccountId, AgentId, AgentStatus, ConversationId};
 use parley::presence::{
     AgentPresence, MemoryPresence, Presence, PresenceError, PresenceEvent, RedisPresence,
     RedisPresenceOptions,
@@ -280,6 +280,74 @@ async fn choosing_a_status_is_published_once(kind: Kind) {
     );
 }
 
+/// A visitor is online while any of their sockets on the conversation lives; only the first
+/// socket coming and the last one going are changes.
+async fn a_visitor_is_online_while_any_socket_on_the_conversation_lives(kind: Kind) {
+    let (presence, _) = tracker(kind);
+    let (conversation, other) = (ConversationId::new(), ConversationId::new());
+    let (tab1, tab2) = (Uuid::now_v7(), Uuid::now_v7());
+    assert!(!presence.visitor_online(conversation).await.unwrap());
+    assert!(
+        presence.visitor_heartbeat(conversation, tab1).await.unwrap(),
+        "the first socket brings the visitor online"
+    );
+    assert!(
+        !presence.visitor_heartbeat(conversation, tab1).await.unwrap(),
+        "a heartbeat of a counted socket changes nothing"
+    );
+    assert!(
+        !presence.visitor_heartbeat(conversation, tab2).await.unwrap(),
+        "a second tab changes nothing"
+    );
+    assert!(presence.visitor_online(conversation).await.unwrap());
+    assert!(
+        !presence.visitor_online(other).await.unwrap(),
+        "per conversation"
+    );
+    assert!(!presence.visitor_disconnected(conversation, tab1).await.unwrap());
+    assert!(presence.visitor_online(conversation).await.unwrap());
+    assert!(
+        !presence.visitor_disconnected(other, tab2).await.unwrap(),
+        "a socket of another conversation is not this one's"
+    );
+    assert!(
+        presence.visitor_disconnected(conversation, tab2).await.unwrap(),
+        "the last socket leaving is the visitor leaving"
+    );
+    assert!(!presence.visitor_online(conversation).await.unwrap());
+    assert!(
+        !presence.visitor_disconnected(conversation, tab2).await.unwrap(),
+        "closing twice is one leave"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_nodes_visitor_goes_offline_within_the_ttl_and_counts_again_on_return() {
+    let crashing = redis_node(Duration::from_secs(1));
+    let other = redis_node(Duration::from_secs(30));
+    let conversation = ConversationId::new();
+    assert!(
+        crashing
+            .visitor_heartbeat(conversation, Uuid::now_v7())
+            .await
+            .unwrap()
+    );
+    assert!(other.visitor_online(conversation).await.unwrap());
+    drop(crashing); // no disconnect, no more heartbeats
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while other.visitor_online(conversation).await.unwrap() {
+        assert!(Instant::now() < deadline, "still online after the TTL");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        other
+            .visitor_heartbeat(conversation, Uuid::now_v7())
+            .await
+            .unwrap(),
+        "after the expiry, a new socket is the visitor coming back"
+    );
+}
+
 macro_rules! on_both_trackers {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -302,6 +370,7 @@ on_both_trackers!(
     reconnecting_within_the_grace_period_never_goes_offline,
     each_close_of_the_last_socket_gets_a_full_grace_period,
     choosing_a_status_is_published_once,
+    a_visitor_is_online_while_any_socket_on_the_conversation_lives,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
