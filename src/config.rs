@@ -93,6 +93,13 @@ pub struct AuthSettings {
     pub visitors_per_ip_per_minute: u32,
     /// WebSocket connection attempts (agent and visitor) per client IP per minute.
     pub socket_connects_per_ip_per_minute: u32,
+    /// Frames one socket may send per second, with bursts of `socket_frame_burst`.
+    pub socket_frames_per_second: u32,
+    pub socket_frame_burst: u32,
+    /// Messages one visitor may send per second over all their sockets on a node, with bursts
+    /// of `visitor_message_burst`.
+    pub visitor_messages_per_second: u32,
+    pub visitor_message_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

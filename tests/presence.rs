@@ -288,15 +288,24 @@ async fn a_visitor_is_online_while_any_socket_on_the_conversation_lives(kind: Ki
     let (tab1, tab2) = (Uuid::now_v7(), Uuid::now_v7());
     assert!(!presence.visitor_online(conversation).await.unwrap());
     assert!(
-        presence.visitor_heartbeat(conversation, tab1).await.unwrap(),
+        presence
+            .visitor_heartbeat(conversation, tab1)
+            .await
+            .unwrap(),
         "the first socket brings the visitor online"
     );
     assert!(
-        !presence.visitor_heartbeat(conversation, tab1).await.unwrap(),
+        !presence
+            .visitor_heartbeat(conversation, tab1)
+            .await
+            .unwrap(),
         "a heartbeat of a counted socket changes nothing"
     );
     assert!(
-        !presence.visitor_heartbeat(conversation, tab2).await.unwrap(),
+        !presence
+            .visitor_heartbeat(conversation, tab2)
+            .await
+            .unwrap(),
         "a second tab changes nothing"
     );
     assert!(presence.visitor_online(conversation).await.unwrap());
@@ -304,19 +313,30 @@ async fn a_visitor_is_online_while_any_socket_on_the_conversation_lives(kind: Ki
         !presence.visitor_online(other).await.unwrap(),
         "per conversation"
     );
-    assert!(!presence.visitor_disconnected(conversation, tab1).await.unwrap());
+    assert!(
+        !presence
+            .visitor_disconnected(conversation, tab1)
+            .await
+            .unwrap()
+    );
     assert!(presence.visitor_online(conversation).await.unwrap());
     assert!(
         !presence.visitor_disconnected(other, tab2).await.unwrap(),
         "a socket of another conversation is not this one's"
     );
     assert!(
-        presence.visitor_disconnected(conversation, tab2).await.unwrap(),
+        presence
+            .visitor_disconnected(conversation, tab2)
+            .await
+            .unwrap(),
         "the last socket leaving is the visitor leaving"
     );
     assert!(!presence.visitor_online(conversation).await.unwrap());
     assert!(
-        !presence.visitor_disconnected(conversation, tab2).await.unwrap(),
+        !presence
+            .visitor_disconnected(conversation, tab2)
+            .await
+            .unwrap(),
         "closing twice is one leave"
     );
 }

@@ -445,7 +445,53 @@ async fn a_new_conversation_is_routed_and_the_assignee_told(backend: Backend) {
     assert!(kinds.contains(&"message".to_owned()), "{kinds:?}");
 }
 
+/// A visitor's messages are limited per visitor, over all their sockets; a refused message is
+/// not stored and says which `client_id` to send again later.
+async fn a_visitor_sending_too_fast_is_refused_across_sockets(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("PARLEY__AUTH__VISITOR_MESSAGES_PER_SECOND", "1"),
+            ("PARLEY__AUTH__VISITOR_MESSAGE_BURST", "2"),
+        ],
+    )
+    .await;
+    let account = app.admin.account_id;
+    let inbox = add_inbox(&app, account, "Chat", vec![]).await;
+    let channel = add_channel(&app, account, &inbox, parley::domain::ChannelKind::Chat).await;
+    let visit = Visit::new(&app, account, channel.id).await;
+    let (mut first, _) = visit.connect(&app).await;
+    let (mut second, _) = visit.connect(&app).await;
+    let (conversation, _) = send_acked(&mut first, &uuid(), "one").await;
+    send_acked(&mut second, &uuid(), "two").await;
+
+    let refused_id = uuid();
+    first.send(visitor_send(&refused_id, "three")).await;
+    let refused = first.error("rate_limited").await;
+    assert_eq!(refused["client_id"], refused_id, "{refused}");
+    second.send(visitor_send(&uuid(), "four")).await;
+    second.error("rate_limited").await;
+    let timeline = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/timeline"),
+            &app.admin_token,
+        )
+        .await;
+    let bodies: Vec<&str> = timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["one", "two"], "refused messages are not stored");
+
+    // The rate refills: after a second, the refused message goes through.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    send_acked(&mut first, &refused_id, "three").await;
+}
+
 on_both_backends!(
+    a_visitor_sending_too_fast_is_refused_across_sockets,
     a_new_conversation_is_routed_and_the_assignee_told,
     a_visitor_message_starts_a_conversation_agents_see_and_answer,
     a_reconnecting_visitor_resumes_without_loss_or_duplicates,

@@ -9,6 +9,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use crate::actors::Assignments;
 use crate::bus::Bus;
 use crate::config::Settings;
+use crate::domain::VisitorId;
 use crate::presence::Presence;
 use crate::store::DynStore;
 
@@ -51,4 +52,17 @@ pub struct AppState {
     pub visitor_limits: DefaultKeyedRateLimiter<IpAddr>,
     /// WebSocket connection attempts per client IP.
     pub socket_limits: DefaultKeyedRateLimiter<IpAddr>,
+    /// Chat messages per visitor, over all their sockets on this node.
+    pub visitor_messages: DefaultKeyedRateLimiter<VisitorId>,
+}
+
+/// A per-key limiter allowing `per_second` with bursts of `burst`.
+pub fn per_second_limiter<K>(per_second: u32, burst: u32) -> DefaultKeyedRateLimiter<K>
+where
+    K: Clone + Eq + std::hash::Hash,
+{
+    DefaultKeyedRateLimiter::keyed(
+        Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)),
+    )
 }

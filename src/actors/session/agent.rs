@@ -67,13 +67,14 @@ impl AgentSessionActor {
         registry: ConversationRegistry,
         who: Option<Authenticated>,
     ) -> Self {
+        let guard = Guard::new(&state.settings.auth);
         Self {
             state,
             registry,
             who,
             listener: ListenerId::next(),
             subscriptions: HashMap::new(),
-            guard: Guard::new(),
+            guard,
             presence_socket: Uuid::new_v4(),
             status: AgentStatus::Away,
         }

@@ -27,6 +27,7 @@ pub use visitor::VisitorSessionActor;
 use super::conversation::{ConversationRegistry, Subscribe, Unsubscribe};
 use super::protocol::{CloseReason, ErrorFrame, ServerFrame};
 use crate::bus::topics;
+use crate::config::AuthSettings;
 use crate::domain::{AccountId, ConversationId};
 use crate::http::extract::{SESSION_COOKIE, authenticate_cookie};
 use crate::http::{ApiError, AppState};
@@ -37,9 +38,6 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A socket not authenticated at the upgrade must send `auth` within this time.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Frames per second one socket may send; a burst of [`FRAME_BURST`] is allowed.
-pub const FRAMES_PER_SECOND: u32 = 30;
-pub const FRAME_BURST: u32 = 60;
 /// Frames refused by the rate limit before the socket is closed for abuse.
 pub const MAX_REFUSED_FRAMES: u32 = 20;
 /// Frames waiting for one socket. Larger than one catch-up burst (a store page or the recent
@@ -67,19 +65,32 @@ trait Session: Actor<Context = Ctx<Self>> {
 struct Guard {
     last_heard: Instant,
     limiter: DefaultDirectRateLimiter,
+    frames_per_second: u32,
     refused_frames: u32,
 }
 
 impl Guard {
-    fn new() -> Self {
-        let per_second = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN);
+    /// Limits from `auth.socket_frames_per_second` and `auth.socket_frame_burst`.
+    fn new(auth: &AuthSettings) -> Self {
+        let per_second = NonZeroU32::new(auth.socket_frames_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(auth.socket_frame_burst).unwrap_or(NonZeroU32::MIN);
         Self {
             last_heard: Instant::now(),
             limiter: DefaultDirectRateLimiter::direct(
                 Quota::per_second(per_second).allow_burst(burst),
             ),
+            frames_per_second: per_second.get(),
             refused_frames: 0,
+        }
+    }
+
+    /// Answers a frame a limit refused with `rate_limited`; a socket refused too often is
+    /// closed for abuse.
+    fn refuse<A: Actor<Context = Ctx<A>>>(&mut self, ctx: &mut Ctx<A>, error: ErrorFrame) {
+        self.refused_frames += 1;
+        send_error(ctx, error);
+        if self.refused_frames > MAX_REFUSED_FRAMES {
+            close(ctx, CloseReason::RateLimited);
         }
     }
 }
@@ -155,20 +166,11 @@ fn on_message<S: Session>(
             }
             let guard = session.guard();
             if guard.limiter.check().is_err() {
-                guard.refused_frames += 1;
-                let abusive = guard.refused_frames > MAX_REFUSED_FRAMES;
-                send_error(
-                    ctx,
-                    ErrorFrame::new(
-                        "rate_limited",
-                        format!(
-                            "at most {FRAMES_PER_SECOND} frames per second; this one was dropped"
-                        ),
-                    ),
+                let message = format!(
+                    "at most {} frames per second; this one was dropped",
+                    guard.frames_per_second
                 );
-                if abusive {
-                    close(ctx, CloseReason::RateLimited);
-                }
+                guard.refuse(ctx, ErrorFrame::new("rate_limited", message));
                 return;
             }
             session.on_text(&text, ctx);

@@ -75,6 +75,7 @@ pub(super) async fn visitor_socket(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
     widget_channel(&state, account, channel, origin).await?;
+    let guard = Guard::new(&state.settings.auth);
     let actor = VisitorSessionActor {
         state: state.into_inner(),
         registry: registry.get_ref().clone(),
@@ -83,7 +84,7 @@ pub(super) async fn visitor_socket(
         visitor: None,
         listener: ListenerId::next(),
         subscription: None,
-        guard: Guard::new(),
+        guard,
         presence_socket: Uuid::new_v4(),
         online_in: None,
     };
@@ -145,15 +146,25 @@ impl VisitorSessionActor {
                     after_seq,
                 }),
             ) => self.subscribe(visitor, conversation_id, after_seq, ctx),
-            (visitor, VisitorFrame::Send(VisitorSendFrame { client_id, body })) => self.send(
-                visitor,
-                client_id,
-                NewItemContent::Message {
+            (visitor, VisitorFrame::Send(VisitorSendFrame { client_id, body })) => {
+                if self.state.visitor_messages.check_key(&visitor.id).is_err() {
+                    let auth = &self.state.settings.auth;
+                    let mut error = ErrorFrame::new(
+                        "rate_limited",
+                        format!(
+                            "at most {} messages per second (bursts of {}); this one was not stored",
+                            auth.visitor_messages_per_second, auth.visitor_message_burst
+                        ),
+                    );
+                    error.client_id = Some(client_id);
+                    return self.guard.refuse(ctx, error);
+                }
+                let content = NewItemContent::Message {
                     direction: Direction::In,
                     body,
-                },
-                ctx,
-            ),
+                };
+                self.send(visitor, client_id, content, ctx)
+            }
             (
                 visitor,
                 VisitorFrame::Typing(VisitorTypingFrame {
