@@ -184,6 +184,7 @@ impl Fanout {
                     after_seq: template.seq,
                     deliver: listener.clone().recipient(),
                     disconnect: listener.clone().recipient(),
+                    visitor_online: None,
                 })
                 .await
                 .expect("the conversation actor stopped");
