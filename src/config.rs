@@ -36,6 +36,9 @@ pub struct HttpSettings {
     pub shutdown_grace_secs: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// The address browsers reach Parley at (e.g. `https://chat.example.com`), used in embed
+    /// snippets; empty: taken from each request (its `Host` and scheme).
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

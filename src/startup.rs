@@ -110,6 +110,7 @@ impl Application {
                 .app_data(conversations.clone())
                 .route("/api/openapi.json", web::get().to(openapi_json))
                 .configure(actors::routes)
+                .configure(http::assets::routes)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(settings.http.shutdown_grace_secs)

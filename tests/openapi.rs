@@ -13,11 +13,12 @@ fn declared_routes() -> BTreeSet<(String, String)> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        // health.rs serves at the root; every other family lives under /api/v1.
-        let prefix = if path.file_name().unwrap() == "health.rs" {
-            ""
-        } else {
-            "/api/v1"
+        // health.rs serves at the root, widget.rs (public, with CORS) under /api/v1/widget;
+        // every other family lives under /api/v1.
+        let prefix = match path.file_name().unwrap().to_str().unwrap() {
+            "health.rs" => "",
+            "widget.rs" => "/api/v1/widget",
+            _ => "/api/v1",
         };
         for line in text.lines() {
             let line = line.trim();

@@ -11,10 +11,12 @@ pub mod extract;
 pub mod state;
 
 pub(crate) mod agents;
+pub mod assets;
 mod auth;
 mod channels;
 mod contacts;
 pub(crate) mod conversations;
+mod embed;
 mod health;
 mod inboxes;
 pub(crate) mod params;
@@ -61,6 +63,12 @@ impl utoipa::Modify for SecuritySchemes {
 /// Registers every API route (documented) on the app.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(health::routes);
+    // Before `/api/v1`: a scope takes every path under its prefix.
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1/widget")
+            .wrap(widget::cors())
+            .configure(widget::routes),
+    );
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
             .configure(auth::routes)
@@ -72,7 +80,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(conversations::routes)
             .configure(timeline::routes)
             .configure(tickets::routes)
-            .configure(widget::routes),
+            .configure(embed::routes),
     );
 }
 

@@ -43,7 +43,7 @@ pub struct NewVisitorResponse {
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Too many visitors from this address"),
 ))]
-#[post("/widget/visitors")]
+#[post("/visitors")]
 async fn create_visitor(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -125,6 +125,18 @@ pub fn origin_allowed(
     }
 }
 
+/// The public widget routes, mounted at `/api/v1/widget` with CORS open to any page: each
+/// handler checks the page's origin against the channel itself.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_visitor);
+}
+
+/// CORS for the public widget routes: any origin may ask (the channel's allowed origins are
+/// enforced by the handlers, with a clear 403), JSON bodies, no cookies.
+pub fn cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "POST"])
+        .allowed_header(header::CONTENT_TYPE)
+        .max_age(3600)
 }

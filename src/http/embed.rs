@@ -1,0 +1,70 @@
+//! The embed snippet of a chat channel: the one `<script>` line that puts its widget on a
+//! website (for the channel's inbox members; the widget's own public routes are in `widget`).
+
+use actix_web::{HttpRequest, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Authenticated;
+use super::state::AppState;
+use crate::domain::{ChannelId, ChannelKind};
+use crate::store::StoreError;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmbedResponse {
+    /// One line of HTML for the site's pages, before `</body>`.
+    pub snippet: String,
+    /// Where the loader is served.
+    pub loader_url: String,
+}
+
+/// The one-line `<script>` tag that puts a chat channel's widget on a website. Uses
+/// `http.public_url`, or the address this request reached Parley at.
+#[utoipa::path(tag = "widget", params(("id" = ChannelId, Path)), responses(
+    (status = 200, body = EmbedResponse),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not a member of the channel's inbox"),
+    (status = 404, body = ErrorBody, description = "No such chat channel"),
+))]
+#[get("/channels/{id}/embed")]
+async fn embed(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    req: HttpRequest,
+    id: web::Path<ChannelId>,
+) -> ApiResult<web::Json<EmbedResponse>> {
+    let channel = match state
+        .store
+        .get_channel(who.account(), id.into_inner())
+        .await
+    {
+        Ok(c) if c.kind == ChannelKind::Chat => c,
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::not_found("chat channel"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    who.require_inbox(&state, channel.inbox_id).await?;
+    let base = match state.settings.http.public_url.trim_end_matches('/') {
+        "" => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+        configured => configured.to_owned(),
+    };
+    let loader_url = format!("{base}/widget/loader.js");
+    let snippet = format!(
+        r#"<script src="{loader_url}" data-account="{}" data-channel="{}" async></script>"#,
+        channel.account_id, channel.id
+    );
+    Ok(web::Json(EmbedResponse {
+        snippet,
+        loader_url,
+    }))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(embed);
+}

@@ -1,0 +1,333 @@
+// Parley chat widget, mounted by loader.js into a shadow root. Plain DOM, no framework.
+//
+// Delivery follows docs/protocol.md: items are kept by `seq` (each shown once, in order); after
+// any reconnect the widget subscribes with the last `seq` it has; a message is kept in the
+// outbox (also in localStorage) with its `client_id` until acked, and resent with the same id,
+// so a reload or a server restart loses nothing and doubles nothing.
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10000;
+const TYPING_IDLE_MS = 3000;
+
+export function mount(root, config) {
+  const widget = new Widget(root, config);
+  widget.start().catch((e) => console.warn("Parley widget:", e));
+  return widget;
+}
+
+class Widget {
+  constructor(root, { base, account, channel }) {
+    this.root = root;
+    this.base = base;
+    this.account = account;
+    this.channel = channel;
+    this.key = `parley:${channel}`;
+    this.items = new Map(); // seq -> item
+    this.lastSeq = 0;
+    this.conversation = null;
+    this.outbox = this.load("outbox", []); // [{client_id, body}]
+    this.socket = null;
+    this.ready = false;
+    this.retry = RETRY_MIN_MS;
+    this.agentRead = 0;
+    this.typingSent = false;
+    this.typingTimer = null;
+    this.agentTypingTimer = null;
+  }
+
+  load(name, fallback) {
+    try {
+      const raw = localStorage.getItem(`${this.key}:${name}`);
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch {
+      return fallback;
+    }
+  }
+
+  save(name, value) {
+    try {
+      localStorage.setItem(`${this.key}:${name}`, JSON.stringify(value));
+    } catch {
+      // Storage may be full or blocked; the widget still works for this page view.
+    }
+  }
+
+  async start() {
+    const returning = this.load("token", null) !== null;
+    const page = new URL(location.href);
+    const query = new URLSearchParams({
+      account_id: this.account,
+      channel_id: this.channel,
+      url: page.href,
+      referrer: document.referrer,
+      returning: String(returning),
+    });
+    const answer = await fetch(`${this.base}/api/v1/widget/chatflow?${query}`);
+    if (answer.status === 204) return; // no chatflow targets this page: no widget
+    if (!answer.ok) throw new Error(`chatflow: ${answer.status}`);
+    this.chatflow = await answer.json();
+    this.render();
+    if (returning || this.outbox.length > 0) this.connect();
+  }
+
+  render() {
+    const branding = this.chatflow.branding || {};
+    const style = document.createElement("link");
+    style.rel = "stylesheet";
+    style.href = `${this.base}/widget/widget.css`;
+    const shell = el("div", { class: "parley" });
+    if (branding.color) shell.style.setProperty("--accent", branding.color);
+    const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat" });
+    launcher.append(el("span", { class: "launcher-icon", "aria-hidden": "true" }, "💬"));
+    const panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat", hidden: "" });
+    const header = el("header", { class: "header" });
+    if (branding.avatar_url) header.append(el("img", { class: "avatar", src: branding.avatar_url, alt: "" }));
+    const titles = el("div", { class: "titles" });
+    titles.append(el("strong", { class: "name" }, branding.display_name || "Chat"));
+    titles.append(el("span", { class: "availability" }, availabilityText(this.chatflow.availability)));
+    header.append(titles);
+    const close = el("button", { class: "close", type: "button", "aria-label": "Close chat" }, "×");
+    header.append(close);
+    const log = el("ol", { class: "log", "aria-live": "polite" });
+    if (branding.welcome_message) log.append(bubble("welcome agent", branding.welcome_message));
+    const typing = el("div", { class: "typing", hidden: "" }, "typing…");
+    const status = el("div", { class: "status", hidden: "" });
+    const form = el("form", { class: "compose" });
+    const input = el("textarea", { rows: "1", placeholder: "Write a message…", "aria-label": "Message", maxlength: "20000" });
+    const send = el("button", { type: "submit", class: "send" }, "Send");
+    form.append(input, send);
+    panel.append(header, log, typing, status, form);
+    if (branding.meeting_link) {
+      const meet = el("a", { class: "meeting", href: branding.meeting_link, target: "_blank", rel: "noopener" }, "Book a meeting");
+      panel.insertBefore(meet, form);
+    }
+    shell.append(launcher, panel);
+    this.root.append(style, shell);
+    this.ui = { shell, launcher, panel, log, typing, status, input, form };
+
+    launcher.addEventListener("click", () => this.open(true));
+    close.addEventListener("click", () => this.open(false));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    input.addEventListener("input", () => this.typed());
+    for (const pending of this.outbox) this.showPending(pending);
+    if (this.load("open", false)) this.open(true);
+  }
+
+  open(yes) {
+    this.ui.panel.hidden = !yes;
+    this.ui.launcher.hidden = yes;
+    this.save("open", yes);
+    if (yes) {
+      this.ui.input.focus();
+      this.markRead();
+      if (!this.socket) this.connect();
+    }
+  }
+
+  async token() {
+    let token = this.load("token", null);
+    if (token) return token;
+    const answer = await fetch(`${this.base}/api/v1/widget/visitors`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ account_id: this.account, channel_id: this.channel }),
+    });
+    const body = await answer.json();
+    if (!answer.ok) throw new Error(body.message || `visitor: ${answer.status}`);
+    token = body.token;
+    this.save("token", token);
+    return token;
+  }
+
+  async connect() {
+    if (this.socket) return;
+    let token;
+    try {
+      token = await this.token();
+    } catch (e) {
+      this.showStatus("Chat is unavailable right now.");
+      return this.reconnectLater();
+    }
+    const url = new URL(`/ws/visitor`, this.base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.search = new URLSearchParams({ account_id: this.account, channel_id: this.channel });
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token }));
+    socket.onmessage = (event) => this.onFrame(JSON.parse(event.data));
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.ready = false;
+      this.reconnectLater();
+    };
+  }
+
+  reconnectLater() {
+    setTimeout(() => this.connect(), this.retry);
+    this.retry = Math.min(this.retry * 2, RETRY_MAX_MS);
+  }
+
+  frame(frame) {
+    if (this.socket && this.ready) this.socket.send(JSON.stringify(frame));
+  }
+
+  onFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+        this.ready = true;
+        this.retry = RETRY_MIN_MS;
+        this.showStatus(null);
+        if (frame.conversation) {
+          this.conversation = frame.conversation.id;
+          this.frame({ type: "subscribe", after_seq: this.lastSeq });
+        }
+        for (const pending of this.outbox) this.frame({ type: "send", ...pending });
+        break;
+      case "item":
+        this.addItem(frame.item);
+        break;
+      case "ack": {
+        const first = this.conversation === null;
+        this.conversation = frame.conversation_id;
+        this.outbox = this.outbox.filter((p) => p.client_id !== frame.client_id);
+        this.save("outbox", this.outbox);
+        if (first) this.frame({ type: "subscribe", after_seq: this.lastSeq });
+        break;
+      }
+      case "typing":
+        if (frame.agent_id) this.showAgentTyping(frame.state === "start");
+        break;
+      case "read":
+        if (frame.agent_id) {
+          this.agentRead = Math.max(this.agentRead, frame.seq);
+          this.showRead();
+        }
+        break;
+      case "error":
+        if (frame.code === "not_found" && !this.conversation) break; // nothing to resume yet
+        if (frame.code === "unauthenticated") {
+          this.save("token", null); // a forgotten or revoked token: start as a new visitor
+          localStorage.removeItem(`${this.key}:token`);
+        }
+        if (frame.client_id) this.showStatus(frame.message);
+        break;
+    }
+  }
+
+  addItem(item) {
+    if (this.items.has(item.seq) || item.kind === "comment") return;
+    this.items.set(item.seq, item);
+    this.lastSeq = Math.max(this.lastSeq, item.seq);
+    if (item.kind !== "message") return;
+    const mine = item.direction === "in";
+    if (mine && item.client_id) {
+      const pending = this.ui.log.querySelector(`[data-client-id="${item.client_id}"]`);
+      if (pending) pending.remove();
+    }
+    const node = bubble(mine ? "visitor" : "agent", item.body);
+    node.dataset.seq = item.seq;
+    // Items arrive in seq order; insert by seq anyway so a late one cannot land out of place.
+    const after = [...this.ui.log.querySelectorAll("[data-seq]")].find((n) => Number(n.dataset.seq) > item.seq);
+    const firstPending = this.ui.log.querySelector("[data-client-id]");
+    this.ui.log.insertBefore(node, after || firstPending || null);
+    if (!mine) this.showAgentTyping(false);
+    this.showRead();
+    this.scroll();
+    this.markRead();
+  }
+
+  submit() {
+    const body = this.ui.input.value.trim();
+    if (!body) return;
+    this.ui.input.value = "";
+    const pending = { client_id: crypto.randomUUID(), body };
+    this.outbox.push(pending);
+    this.save("outbox", this.outbox);
+    this.showPending(pending);
+    this.stopTyping();
+    if (this.ready) this.frame({ type: "send", ...pending });
+    else this.connect();
+  }
+
+  showPending(pending) {
+    const node = bubble("visitor pending", pending.body);
+    node.dataset.clientId = pending.client_id;
+    this.ui.log.append(node);
+    this.scroll();
+  }
+
+  typed() {
+    if (!this.conversation) return;
+    if (!this.typingSent) {
+      this.typingSent = true;
+      this.frame({ type: "typing", state: "start" });
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSent) this.frame({ type: "typing", state: "stop" });
+    this.typingSent = false;
+  }
+
+  showAgentTyping(on) {
+    this.ui.typing.hidden = !on;
+    clearTimeout(this.agentTypingTimer);
+    // A lost `stop` must not leave the indicator on for good.
+    if (on) this.agentTypingTimer = setTimeout(() => this.showAgentTyping(false), 2 * TYPING_IDLE_MS);
+  }
+
+  markRead() {
+    if (!this.ui.panel.hidden && this.conversation && this.lastSeq > 0) {
+      this.frame({ type: "read", seq: this.lastSeq });
+    }
+  }
+
+  showRead() {
+    for (const n of this.ui.log.querySelectorAll(".seen")) n.classList.remove("seen");
+    const mine = [...this.ui.log.querySelectorAll(".visitor[data-seq]")].filter((n) => Number(n.dataset.seq) <= this.agentRead);
+    if (mine.length) mine[mine.length - 1].classList.add("seen");
+  }
+
+  showStatus(text) {
+    this.ui.status.hidden = !text;
+    this.ui.status.textContent = text || "";
+  }
+
+  scroll() {
+    this.ui.log.scrollTop = this.ui.log.scrollHeight;
+  }
+}
+
+function availabilityText(availability) {
+  if (!availability) return "";
+  if (availability.status === "open") {
+    return availability.typically_replies_in ? `Typically replies in ${availability.typically_replies_in}` : "Online";
+  }
+  return availability.message || "We're away right now";
+}
+
+function bubble(kind, text) {
+  const node = el("li", { class: `bubble ${kind}` });
+  node.textContent = text; // never HTML: a message is text
+  return node;
+}
+
+function el(tag, attributes = {}, text) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
