@@ -30,8 +30,8 @@ pub const MAX_INTERVALS_PER_DAY: usize = 12;
 const DEFAULT_AWAY_MESSAGE: &str =
     "We are away right now. Leave your email and we will get back to you.";
 
-/// A chatflow's parsed availability.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A chatflow's parsed availability; the default is always open, in UTC.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Availability {
     #[serde(default)]
@@ -280,17 +280,6 @@ impl WeeklyHours {
             ("saturday", &self.saturday),
             ("sunday", &self.sunday),
         ]
-    }
-}
-
-impl Default for Availability {
-    fn default() -> Self {
-        Self {
-            time_zone: TimeZoneName::default(),
-            hours: None,
-            typically_replies_in: RepliesIn::default(),
-            away_message: AwayMessage::default(),
-        }
     }
 }
 

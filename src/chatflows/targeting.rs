@@ -315,7 +315,8 @@ mod tests {
     fn each_rule_kind_matches_the_pages_it_names_and_no_others() {
         let shop = "https://shop.test/pricing/plans?utm_source=ads#top";
         // (rules, url, query, returning, expected)
-        let cases: Vec<(Value, &str, Vec<(&str, &str)>, bool, bool)> = vec![
+        type Case<'a> = (Value, &'a str, Vec<(&'a str, &'a str)>, bool, bool);
+        let cases: Vec<Case> = vec![
             (json!([]), shop, vec![], false, true),
             (
                 json!([{"kind": "url_is", "value": "https://shop.test/pricing/plans"}]),
