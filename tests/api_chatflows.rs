@@ -234,8 +234,35 @@ async fn only_admins_write_chatflows(backend: Backend) {
     assert_eq!(listed.body, json!([]));
 }
 
+async fn a_form_channel_has_no_chatflows(backend: Backend) {
+    let (app, chat_path) = chat_channel(backend).await;
+    let admin = &app.admin_token;
+    let chat = app.get(&chat_path, admin).await;
+    assert_eq!(chat.status, 200, "{:?}", chat.body);
+    let inboxes = app.get("/api/v1/inboxes", admin).await;
+    let form = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({"inbox_id": inboxes.body[0]["id"], "kind": "form", "name": "Contact us",
+                   "settings": {"fields": [
+                       {"name": "email", "label": "Email", "kind": "email", "required": true}]}}),
+        )
+        .await;
+    assert_eq!(form.status, 201, "{:?}", form.body);
+    let path = format!(
+        "/api/v1/channels/{}/chatflows",
+        form.body["id"].as_str().unwrap()
+    );
+    let refused = app.post(&path, admin, valid()).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert_eq!(refused.code(), "wrong_channel_kind");
+    assert_eq!(app.get(&path, admin).await.body, json!([]));
+}
+
 on_both_backends!(
     creates_with_defaults_and_stores_the_normalized_shapes,
     bad_shapes_are_422_naming_the_exact_field,
     only_admins_write_chatflows,
+    a_form_channel_has_no_chatflows,
 );
