@@ -11,6 +11,8 @@
 //! - [`routing`]: which agent a conversation goes to (inbox target, strategy, capacity, sticky
 //!   owner), decided from a snapshot of presence and load.
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
+//! - [`chatflows`]: what a chat channel shows on a page: targeting rules and picking the
+//!   chatflow for a page, office-hours availability, branding (the shapes of those JSON fields).
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
 //! - [`startup`]: building a node from settings and running it until stopped.
@@ -23,6 +25,7 @@ pub mod actors;
 pub mod auth;
 pub mod bus;
 pub mod channels;
+pub mod chatflows;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -1,5 +1,8 @@
-//! Channels: the ways into an inbox (chat, email, messenger, form). Admins manage them; agents
-//! read the channels of the inboxes they are members of.
+//! Channels: the ways into an inbox (chat, email, messenger, form), and the chatflows of chat and
+//! messenger channels. Admins manage them; agents read those of the inboxes they are members of.
+//!
+//! A chatflow's `targeting`, `availability` and `branding` are parsed by `crate::chatflows` and
+//! stored in its normalized form; a bad one is 422 naming the exact path (`targeting[2].value`).
 //!
 //! Settings are parsed by `crate::channels` for the channel's kind. Answers never carry a
 //! password or token (they show `null` and `has_<name>: true`); the chat identity secret is
@@ -13,10 +16,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
+use super::params::present;
 use super::state::AppState;
 use crate::channels::{ChannelSettings, SettingsError, redact};
+use crate::chatflows::{Availability, Branding, ShapeError, Targeting};
 use crate::domain::{
-    AccountId, Channel, ChannelId, ChannelKind, ChannelPatch, InboxId, Name, NewChannel,
+    AccountId, Channel, ChannelId, ChannelKind, ChannelPatch, Chatflow, ChatflowId, ChatflowKind,
+    ChatflowPatch, InboxId, Name, NewChannel, NewChatflow,
 };
 use crate::store::StoreError;
 
@@ -290,10 +296,284 @@ async fn check_agents(
     }
 }
 
+/// A new chatflow of a chat or messenger channel. Shapes of `targeting`, `availability` and
+/// `branding`: `docs/api.md` (Chatflows) and `crate::chatflows`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChatflowRequest {
+    pub name: Name,
+    pub kind: ChatflowKind,
+    /// Lower is tried first when several chatflows match a page; 0 when left out.
+    #[serde(default)]
+    pub priority: i32,
+    /// `true` when left out.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// A list of rules, all of which must match; `[]` (the default) matches every page.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub targeting: Option<Value>,
+    /// Office hours, reply-time promise and away message; always open when left out.
+    #[schema(value_type = Option<Object>)]
+    pub availability: Option<Value>,
+    /// Colour, welcome message, display name, avatar and meeting link.
+    #[schema(value_type = Option<Object>)]
+    pub branding: Option<Value>,
+    /// A bot's flow (kind `bot`).
+    #[schema(value_type = Option<Object>)]
+    pub flow: Option<Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A change to a chatflow; absent fields stay as they are. A given `targeting`, `availability`
+/// or `branding` replaces the stored one whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchChatflowRequest {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub priority: Option<i32>,
+    #[serde(default, deserialize_with = "present")]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub targeting: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub availability: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub branding: Option<Value>,
+    /// A new flow bumps `flow_version`; `null` removes it.
+    #[serde(default, deserialize_with = "super::params::nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub flow: Option<Option<Value>>,
+}
+
+/// The chatflows of a channel, by priority (admins, or members of the channel's inbox).
+#[utoipa::path(tag = "chatflows", params(("id" = ChannelId, Path)), responses(
+    (status = 200, body = Vec<Chatflow>),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not a member of the channel's inbox"),
+    (status = 404, body = ErrorBody, description = "No such channel"),
+))]
+#[get("/channels/{id}/chatflows")]
+async fn list_chatflows(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChannelId>,
+) -> ApiResult<web::Json<Vec<Chatflow>>> {
+    let channel = state
+        .store
+        .get_channel(who.account(), id.into_inner())
+        .await?;
+    who.require_inbox(&state, channel.inbox_id).await?;
+    Ok(web::Json(
+        state
+            .store
+            .list_chatflows(who.account(), channel.id)
+            .await?,
+    ))
+}
+
+/// Adds a chatflow to a chat or messenger channel (admins).
+#[utoipa::path(tag = "chatflows", params(("id" = ChannelId, Path)), request_body = NewChatflowRequest,
+    responses(
+        (status = 201, body = Chatflow),
+        (status = 400, body = ErrorBody, description = "Malformed JSON or id"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an admin"),
+        (status = 404, body = ErrorBody, description = "No such channel"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "A field is invalid; `field` names it, e.g. `targeting[2].value`, or the channel is not chat or messenger"),
+    )
+)]
+#[post("/channels/{id}/chatflows")]
+async fn create_chatflow(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChannelId>,
+    body: ApiJson<NewChatflowRequest>,
+) -> ApiResult<HttpResponse> {
+    who.require_admin()?;
+    let NewChatflowRequest {
+        name,
+        kind,
+        priority,
+        enabled,
+        targeting,
+        availability,
+        branding,
+        flow,
+    } = body.into_inner()?;
+    let channel = state
+        .store
+        .get_channel(who.account(), id.into_inner())
+        .await?;
+    if !matches!(channel.kind, ChannelKind::Chat | ChannelKind::Messenger) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_channel_kind",
+            "chatflows belong to chat and messenger channels",
+        ));
+    }
+    let targeting = match targeting {
+        Some(v) => Targeting::parse(&v).map_err(shape_error)?,
+        None => Targeting::default(),
+    };
+    let availability = match availability {
+        Some(v) => Availability::parse(&v).map_err(shape_error)?,
+        None => Availability::default(),
+    };
+    let branding = match branding {
+        Some(v) => Branding::parse(&v).map_err(shape_error)?,
+        None => Branding::default(),
+    };
+    let chatflow = state
+        .store
+        .create_chatflow(
+            who.account(),
+            NewChatflow {
+                channel_id: channel.id,
+                name,
+                kind,
+                priority,
+                enabled,
+                targeting: targeting.to_stored(),
+                availability: availability.to_stored(),
+                branding: branding.to_stored(),
+                flow,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(chatflow))
+}
+
+/// One chatflow (admins, or members of its channel's inbox).
+#[utoipa::path(tag = "chatflows", params(("id" = ChatflowId, Path)), responses(
+    (status = 200, body = Chatflow),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not a member of the channel's inbox"),
+    (status = 404, body = ErrorBody),
+))]
+#[get("/chatflows/{id}")]
+async fn get_chatflow(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChatflowId>,
+) -> ApiResult<web::Json<Chatflow>> {
+    let chatflow = state
+        .store
+        .get_chatflow(who.account(), id.into_inner())
+        .await?;
+    let channel = state
+        .store
+        .get_channel(who.account(), chatflow.channel_id)
+        .await?;
+    who.require_inbox(&state, channel.inbox_id).await?;
+    Ok(web::Json(chatflow))
+}
+
+/// Changes a chatflow (admins).
+#[utoipa::path(tag = "chatflows", params(("id" = ChatflowId, Path)), request_body = PatchChatflowRequest,
+    responses(
+        (status = 200, body = Chatflow),
+        (status = 400, body = ErrorBody, description = "Malformed JSON or id"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an admin"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "A field is invalid; `field` names it, e.g. `availability.hours.monday[0]`"),
+    )
+)]
+#[patch("/chatflows/{id}")]
+async fn update_chatflow(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChatflowId>,
+    body: ApiJson<PatchChatflowRequest>,
+) -> ApiResult<web::Json<Chatflow>> {
+    who.require_admin()?;
+    let PatchChatflowRequest {
+        name,
+        priority,
+        enabled,
+        targeting,
+        availability,
+        branding,
+        flow,
+    } = body.into_inner()?;
+    let targeting = targeting
+        .map(|v| Targeting::parse(&v).map(|t| t.to_stored()))
+        .transpose()
+        .map_err(shape_error)?;
+    let availability = availability
+        .map(|v| Availability::parse(&v).map(|a| a.to_stored()))
+        .transpose()
+        .map_err(shape_error)?;
+    let branding = branding
+        .map(|v| Branding::parse(&v).map(|b| b.to_stored()))
+        .transpose()
+        .map_err(shape_error)?;
+    let chatflow = state
+        .store
+        .update_chatflow(
+            who.account(),
+            id.into_inner(),
+            ChatflowPatch {
+                name,
+                priority,
+                enabled,
+                targeting,
+                availability,
+                branding,
+                flow,
+            },
+        )
+        .await?;
+    Ok(web::Json(chatflow))
+}
+
+/// Deletes a chatflow (admins).
+#[utoipa::path(tag = "chatflows", params(("id" = ChatflowId, Path)), responses(
+    (status = 204, description = "Deleted"),
+    (status = 400, body = ErrorBody, description = "Malformed id"),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody, description = "Not an admin"),
+    (status = 404, body = ErrorBody),
+))]
+#[delete("/chatflows/{id}")]
+async fn delete_chatflow(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<ChatflowId>,
+) -> ApiResult<HttpResponse> {
+    who.require_admin()?;
+    state
+        .store
+        .delete_chatflow(who.account(), id.into_inner())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn shape_error(e: ShapeError) -> ApiError {
+    ApiError::invalid_field(e.field, e.message)
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_channels)
         .service(create_channel)
         .service(get_channel)
         .service(update_channel)
-        .service(delete_channel);
+        .service(delete_channel)
+        .service(list_chatflows)
+        .service(create_chatflow)
+        .service(get_chatflow)
+        .service(update_chatflow)
+        .service(delete_chatflow);
 }
