@@ -10,6 +10,8 @@
 //! - [`presence`]: which agents are online and their chosen status.
 //! - [`routing`]: which agent a conversation goes to (inbox target, strategy, capacity, sticky
 //!   owner), decided from a snapshot of presence and load.
+//! - [`bots`]: the versioned JSON bot flow, its validation and a pure, channel-independent step
+//!   machine (effects are returned, never performed).
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
@@ -21,6 +23,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod bots;
 pub mod bus;
 pub mod channels;
 pub mod config;
