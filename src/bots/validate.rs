@@ -461,6 +461,8 @@ fn check_loops(flow: &Flow) -> Result<(), FlowError> {
         OnPath,
         Done,
     }
+    /// A step on the current path: its id, its links, and the index of the next link to follow.
+    type Frame<'f> = (&'f str, Vec<(String, &'f str)>, usize);
     let waits = |id: &str| matches!(flow.step(id), Some(Step::Question(_)));
     let mut marks: HashMap<&str, Mark> =
         flow.steps.keys().map(|k| (k.as_str(), Mark::New)).collect();
@@ -468,8 +470,7 @@ fn check_loops(flow: &Flow) -> Result<(), FlowError> {
         if waits(root) || marks.get(root.as_str()) != Some(&Mark::New) {
             continue;
         }
-        // Each frame: the step, its links, and the index of the next link to follow.
-        let mut path: Vec<(&str, Vec<(String, &str)>, usize)> = Vec::new();
+        let mut path: Vec<Frame> = Vec::new();
         let links_of = |id: &str| flow.step(id).map(Step::links).unwrap_or_default();
         marks.insert(root, Mark::OnPath);
         path.push((root, links_of(root), 0));
