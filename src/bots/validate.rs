@@ -910,3 +910,19 @@ mod tests {
         assert_eq!(flow, again);
     }
 }
+
+#[cfg(test)]
+mod doc_example {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    /// The complete example in `docs/bots.md` must stay a valid flow.
+    #[test]
+    fn the_documented_example_flow_is_valid() {
+        let doc = include_str!("../../docs/bots.md");
+        let start = doc.find("```json\n").unwrap() + "```json\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&doc[start..start + len]).unwrap();
+        let flow = super::validate(&value).unwrap();
+        assert_eq!(flow.steps.len(), 13);
+    }
+}
