@@ -8,8 +8,9 @@
 //!
 //! Steps live in a map (not a list) so every reference is a plain id and a step's place in a
 //! validation error is `steps.<id>.<field>`. The types here only describe shape; whether the ids
-//! point anywhere, the graph can spin, and the values are sensible is [`super::validate`]'s job,
-//! which is the only way to obtain a [`Flow`] from untrusted JSON. See `docs/bots.md`.
+//! point anywhere, the graph can spin, and the values are sensible is checked by
+//! [`super::validate()`], the way to turn untrusted JSON into a [`Flow`] (deserializing one
+//! directly skips those checks). See `docs/bots.md`.
 
 use std::collections::BTreeMap;
 
