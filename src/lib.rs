@@ -10,6 +10,8 @@
 //! - [`presence`]: which agents are online and their chosen status.
 //! - [`routing`]: which agent a conversation goes to (inbox target, strategy, capacity, sticky
 //!   owner), decided from a snapshot of presence and load.
+//! - [`bots`]: the versioned JSON bot flow, its validation and a pure, channel-independent step
+//!   machine (effects are returned, never performed).
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`chatflows`]: what a chat channel shows on a page: targeting rules and picking the
 //!   chatflow for a page, office-hours availability, branding (the shapes of those JSON fields).
@@ -23,6 +25,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod bots;
 pub mod bus;
 pub mod channels;
 pub mod chatflows;
