@@ -96,6 +96,8 @@ pub struct AuthSettings {
     pub visitors_per_ip_per_minute: u32,
     /// WebSocket connection attempts (agent and visitor) per client IP per minute.
     pub socket_connects_per_ip_per_minute: u32,
+    /// Public widget reads (the chatflow for a page) per client IP per minute.
+    pub widget_requests_per_ip_per_minute: u32,
     /// Frames one socket may send per second, with bursts of `socket_frame_burst`.
     pub socket_frames_per_second: u32,
     pub socket_frame_burst: u32,

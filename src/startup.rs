@@ -86,6 +86,9 @@ impl Application {
             socket_limits: http::state::per_ip_limiter(
                 settings.auth.socket_connects_per_ip_per_minute,
             ),
+            widget_limits: http::state::per_ip_limiter(
+                settings.auth.widget_requests_per_ip_per_minute,
+            ),
             visitor_messages: http::state::per_second_limiter(
                 settings.auth.visitor_messages_per_second,
                 settings.auth.visitor_message_burst,

@@ -52,6 +52,8 @@ pub struct AppState {
     pub visitor_limits: DefaultKeyedRateLimiter<IpAddr>,
     /// WebSocket connection attempts per client IP.
     pub socket_limits: DefaultKeyedRateLimiter<IpAddr>,
+    /// Public widget reads (the chatflow for a page) per client IP.
+    pub widget_limits: DefaultKeyedRateLimiter<IpAddr>,
     /// Chat messages per visitor, over all their sockets on this node.
     pub visitor_messages: DefaultKeyedRateLimiter<VisitorId>,
 }
