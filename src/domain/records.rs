@@ -458,6 +458,36 @@ pub struct Appended {
     pub created: bool,
 }
 
+/// Where a bot is in one conversation, as stored between the visitor's inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotRun {
+    pub conversation_id: ConversationId,
+    pub chatflow_id: ChatflowId,
+    /// The engine's state (`bots::BotState`) as JSON; the store does not read it.
+    pub state: Value,
+    pub finished: bool,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One turn of a bot in a conversation, stored in one transaction: what it said (timeline
+/// items authored by the bot, in order), where it now is, and the facts for reports.
+#[derive(Debug, Clone)]
+pub struct BotTurn {
+    pub conversation_id: ConversationId,
+    pub chatflow_id: ChatflowId,
+    pub state: Value,
+    pub finished: bool,
+    pub items: Vec<NewItemContent>,
+    pub facts: Vec<BotFact>,
+}
+
+/// A report fact of a bot turn, e.g. `bot.step` with `{"step": "ask_email", "kind": "entered"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotFact {
+    pub kind: String,
+    pub data: Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Ticket {
     pub id: TicketId,

@@ -22,6 +22,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "realtime",
         sql: include_str!("../../migrations/postgres/0002_realtime.sql"),
     },
+    Migration {
+        version: 4,
+        name: "bots",
+        sql: include_str!("../../migrations/postgres/0004_bots.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -34,5 +39,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "realtime",
         sql: include_str!("../../migrations/sqlite/0002_realtime.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "bots",
+        sql: include_str!("../../migrations/sqlite/0004_bots.sql"),
     },
 ];

@@ -365,6 +365,22 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
     ) -> StoreResult<Vec<(Actor, i64)>>;
 
+    // Bots
+    /// Stores one bot turn atomically: appends `turn.items` in order (authored by the bot, no
+    /// client id; report facts as for any item), saves the run's state (replacing the last),
+    /// and records `turn.facts` in the report events. Returns the items as stored.
+    async fn save_bot_turn(
+        &self,
+        account: AccountId,
+        turn: BotTurn,
+    ) -> StoreResult<Vec<TimelineItem>>;
+    /// The bot run of a conversation, if a bot ever ran there.
+    async fn get_bot_run(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<BotRun>>;
+
     // Tickets
     async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket>;
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> StoreResult<Ticket>;

@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts_agents;
+mod bots;
 mod channels_chatflows;
 mod concurrency;
 mod contacts;

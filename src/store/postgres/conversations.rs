@@ -415,38 +415,13 @@ pub(super) async fn read_conversation(
     rows::conversation(&row)
 }
 
-pub(super) async fn append_item(
-    pool: &Pool,
-    account: AccountId,
-    conversation_id: ConversationId,
+/// The row to insert for a new item, and the report fact it makes (its kind, and the mentions
+/// of a comment). Outbound messages on channels that send elsewhere start `pending`.
+fn new_item_row(
     new: NewItem,
-) -> StoreResult<Appended> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // The lock comes before the client-id check: a concurrent retry of the same client id waits
-    // here, then finds the first writer's committed item instead of inserting a second.
-    let (conversation, channel_kind) = lock_conversation(&tx, account, conversation_id).await?;
-    if let Some(client_id) = new.client_id {
-        let existing = query_opt(
-            &tx,
-            concat!(
-                "SELECT ",
-                item_columns!(),
-                " FROM timeline_items WHERE conversation_id = $1 AND client_id = $2"
-            ),
-            &[&conversation_id.0, &client_id],
-        )
-        .await?;
-        if let Some(row) = existing {
-            let item = rows::item(&row)?;
-            tx.commit().await?;
-            return Ok(Appended {
-                item,
-                created: false,
-            });
-        }
-    }
-    let (row, report) = match new.content {
+    channel_kind: ChannelKind,
+) -> (ItemRow, Option<(&'static str, Option<Vec<Uuid>>)>) {
+    match new.content {
         NewItemContent::Message { direction, body } => {
             // The outbox delivers email, Messenger and form replies; chat goes out on the socket.
             let delivery_status = (direction == Direction::Out
@@ -495,28 +470,152 @@ pub(super) async fn append_item(
             };
             (row, None)
         }
-    };
+    }
+}
+
+/// Inserts a new item at the (locked) conversation's next seq, with its report fact.
+async fn insert_new_item(
+    tx: &impl GenericClient,
+    conversation: &Conversation,
+    channel_kind: ChannelKind,
+    new: NewItem,
+) -> StoreResult<TimelineItem> {
+    let author = new.author;
+    let (row, report) = new_item_row(new, channel_kind);
     let at = now();
-    let item = insert_item(&tx, &conversation, row, at).await?;
+    let item = insert_item(tx, conversation, row, at).await?;
     if let Some((kind, mentions)) = report {
         let mut data = json!({"seq": item.seq, "item_id": item.id});
         if let (Some(fields), Some(mentions)) = (data.as_object_mut(), mentions) {
             fields.insert("mentions".into(), json!(mentions));
         }
         insert_event(
-            &tx,
-            account,
+            tx,
+            conversation.account_id,
             ReportEvent {
                 kind,
                 inbox_id: conversation.inbox_id.0,
                 conversation_id: conversation.id.0,
-                agent_id: actor_agent(new.author),
+                agent_id: actor_agent(author),
                 data,
                 at,
             },
         )
         .await?;
     }
+    Ok(item)
+}
+
+pub(super) async fn save_bot_turn(
+    pool: &Pool,
+    account: AccountId,
+    turn: BotTurn,
+) -> StoreResult<Vec<TimelineItem>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (mut conversation, channel_kind) =
+        lock_conversation(&tx, account, turn.conversation_id).await?;
+    let mut items = Vec::with_capacity(turn.items.len());
+    for content in turn.items {
+        let new = NewItem {
+            client_id: None,
+            author: Actor::Bot,
+            content,
+        };
+        let item = insert_new_item(&tx, &conversation, channel_kind, new).await?;
+        conversation.last_seq = item.seq;
+        items.push(item);
+    }
+    let at = now();
+    execute(
+        &tx,
+        "INSERT INTO bot_runs (account_id, conversation_id, chatflow_id, state, finished, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (conversation_id) DO UPDATE SET chatflow_id = EXCLUDED.chatflow_id, \
+         state = EXCLUDED.state, finished = EXCLUDED.finished, updated_at = EXCLUDED.updated_at",
+        &[
+            &account.0,
+            &conversation.id.0,
+            &turn.chatflow_id.0,
+            &turn.state,
+            &turn.finished,
+            &at,
+        ],
+    )
+    .await?;
+    for fact in turn.facts {
+        insert_event(
+            &tx,
+            account,
+            ReportEvent {
+                kind: &fact.kind,
+                inbox_id: conversation.inbox_id.0,
+                conversation_id: conversation.id.0,
+                agent_id: None,
+                data: fact.data,
+                at,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(items)
+}
+
+pub(super) async fn get_bot_run(
+    pool: &Pool,
+    account: AccountId,
+    conversation: ConversationId,
+) -> StoreResult<Option<BotRun>> {
+    let client = pool.get().await?;
+    let row = query_opt(
+        &client,
+        "SELECT conversation_id, chatflow_id, state, finished, updated_at FROM bot_runs \
+         WHERE account_id = $1 AND conversation_id = $2",
+        &[&account.0, &conversation.0],
+    )
+    .await?;
+    Ok(row.map(|r| BotRun {
+        conversation_id: ConversationId(r.get("conversation_id")),
+        chatflow_id: ChatflowId(r.get("chatflow_id")),
+        state: r.get("state"),
+        finished: r.get("finished"),
+        updated_at: r.get("updated_at"),
+    }))
+}
+
+pub(super) async fn append_item(
+    pool: &Pool,
+    account: AccountId,
+    conversation_id: ConversationId,
+    new: NewItem,
+) -> StoreResult<Appended> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // The lock comes before the client-id check: a concurrent retry of the same client id waits
+    // here, then finds the first writer's committed item instead of inserting a second.
+    let (conversation, channel_kind) = lock_conversation(&tx, account, conversation_id).await?;
+    if let Some(client_id) = new.client_id {
+        let existing = query_opt(
+            &tx,
+            concat!(
+                "SELECT ",
+                item_columns!(),
+                " FROM timeline_items WHERE conversation_id = $1 AND client_id = $2"
+            ),
+            &[&conversation_id.0, &client_id],
+        )
+        .await?;
+        if let Some(row) = existing {
+            let item = rows::item(&row)?;
+            tx.commit().await?;
+            return Ok(Appended {
+                item,
+                created: false,
+            });
+        }
+    }
+    let item = insert_new_item(&tx, &conversation, channel_kind, new).await?;
     tx.commit().await?;
     Ok(Appended {
         item,

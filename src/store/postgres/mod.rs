@@ -481,6 +481,22 @@ impl Store for PostgresStore {
     ) -> StoreResult<Appended> {
         conversations::append_item(&self.pool, account, conversation, item).await
     }
+
+    async fn save_bot_turn(
+        &self,
+        account: AccountId,
+        turn: BotTurn,
+    ) -> StoreResult<Vec<TimelineItem>> {
+        conversations::save_bot_turn(&self.pool, account, turn).await
+    }
+
+    async fn get_bot_run(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<BotRun>> {
+        conversations::get_bot_run(&self.pool, account, conversation).await
+    }
     async fn list_items(
         &self,
         account: AccountId,

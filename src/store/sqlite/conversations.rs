@@ -553,3 +553,73 @@ pub(super) fn list_events(
         .collect::<Result<_, _>>()?;
     Ok(events)
 }
+
+pub(super) fn save_bot_turn(
+    c: &Connection,
+    account: AccountId,
+    turn: BotTurn,
+) -> Result<Vec<TimelineItem>, Fail> {
+    let mut items = Vec::with_capacity(turn.items.len());
+    for content in turn.items {
+        let new = NewItem {
+            client_id: None,
+            author: Actor::Bot,
+            content,
+        };
+        items.push(append_item(c, account, turn.conversation_id, new)?.item);
+    }
+    // Also proves the conversation is the account's when the bot said nothing this turn.
+    let conversation = get_conversation(c, account, turn.conversation_id)?;
+    let at = now();
+    c.prepare_cached(
+        "INSERT INTO bot_runs (account_id, conversation_id, chatflow_id, state, finished,
+            updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (conversation_id) DO UPDATE SET chatflow_id = excluded.chatflow_id,
+            state = excluded.state, finished = excluded.finished,
+            updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        account,
+        conversation.id,
+        turn.chatflow_id,
+        Json(&turn.state),
+        turn.finished,
+        Ts(at),
+    ])?;
+    for fact in turn.facts {
+        report_bot_fact(c, &conversation, fact, at)?;
+    }
+    Ok(items)
+}
+
+/// A bot's report fact, recorded against the conversation (no agent acted).
+fn report_bot_fact(
+    c: &Connection,
+    conversation: &Conversation,
+    fact: BotFact,
+    at: OffsetDateTime,
+) -> Result<(), Fail> {
+    report(c, conversation, &fact.kind, None, fact.data, at).map(|_| ())
+}
+
+pub(super) fn get_bot_run(
+    c: &Connection,
+    account: AccountId,
+    conversation: ConversationId,
+) -> Result<Option<BotRun>, Fail> {
+    Ok(c.prepare_cached(
+        "SELECT conversation_id, chatflow_id, state, finished, updated_at FROM bot_runs
+             WHERE account_id = ?1 AND conversation_id = ?2",
+    )?
+    .query_row(params![account, conversation], |r| {
+        Ok(BotRun {
+            conversation_id: r.get("conversation_id")?,
+            chatflow_id: r.get("chatflow_id")?,
+            state: r.get::<_, Json<Value>>("state")?.0,
+            finished: r.get("finished")?,
+            updated_at: r.get::<_, Ts>("updated_at")?.0,
+        })
+    })
+    .optional()?)
+}

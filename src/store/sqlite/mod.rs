@@ -755,6 +755,24 @@ impl Store for SqliteStore {
         self.write(move |c| conversations::append_item(c, account, conversation, item))
             .await
     }
+
+    async fn save_bot_turn(
+        &self,
+        account: AccountId,
+        turn: BotTurn,
+    ) -> StoreResult<Vec<TimelineItem>> {
+        self.write(move |c| conversations::save_bot_turn(c, account, turn))
+            .await
+    }
+
+    async fn get_bot_run(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<BotRun>> {
+        self.read(move |c| conversations::get_bot_run(c, account, conversation))
+            .await
+    }
     async fn list_items(
         &self,
         account: AccountId,
