@@ -107,67 +107,6 @@ impl Desk {
     }
 }
 
-/// A visitor of a channel (a token from the widget endpoint, as a browser gets it).
-struct Visit {
-    token: String,
-    visitor: Value,
-    path: String,
-}
-
-impl Visit {
-    async fn new(
-        app: &TestApp,
-        account: impl serde::Serialize,
-        channel: impl serde::Serialize,
-    ) -> Self {
-        let (account, channel) = (json!(account), json!(channel));
-        let created = app
-            .call(
-                "POST",
-                "/api/v1/widget/visitors",
-                None,
-                Some(json!({"account_id": account, "channel_id": channel})),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.body);
-        Self {
-            token: created.body["token"].as_str().unwrap().to_owned(),
-            visitor: created.body["visitor"].clone(),
-            path: format!(
-                "/ws/visitor?account_id={}&channel_id={}",
-                account.as_str().unwrap(),
-                channel.as_str().unwrap()
-            ),
-        }
-    }
-
-    /// An authenticated socket; returns it with its `hello`.
-    async fn connect(&self, app: &TestApp) -> (Socket, Value) {
-        let mut socket = Socket::try_open(app, &self.path, &[]).await.unwrap();
-        socket
-            .send(json!({"type": "auth", "token": self.token}))
-            .await;
-        let hello = socket.next().await;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        assert_eq!(hello["visitor"]["id"], self.visitor["id"]);
-        (socket, hello)
-    }
-}
-
-/// Sends as the visitor and waits for the ack; returns `(conversation_id, seq)`.
-async fn send_acked(socket: &mut Socket, client_id: &str, body: &str) -> (String, i64) {
-    socket
-        .send(json!({"type": "send", "client_id": client_id, "body": body}))
-        .await;
-    let ack = socket.next().await;
-    assert_eq!(ack["type"], "ack", "{ack}");
-    assert_eq!(ack["client_id"], client_id);
-    (
-        ack["conversation_id"].as_str().unwrap().to_owned(),
-        ack["seq"].as_i64().unwrap(),
-    )
-}
-
 /// Reads frames until one matches `wanted`, looking first at the presence and notice frames
 /// the socket set aside (a match there is taken out). Returns the match and the other frames
 /// read meanwhile (presence and notices among them are set aside as `Socket` does).

@@ -13,69 +13,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 use ws_fixtures::*;
 
-/// A visitor of `channel` (a token from the widget endpoint, as a browser gets it).
-struct Visit {
-    token: String,
-    visitor: Value,
-    path: String,
-}
-
-impl Visit {
-    async fn new(
-        app: &TestApp,
-        account: impl serde::Serialize,
-        channel: impl serde::Serialize,
-    ) -> Self {
-        let (account, channel) = (json!(account), json!(channel));
-        let created = app
-            .call(
-                "POST",
-                "/api/v1/widget/visitors",
-                None,
-                Some(json!({"account_id": account, "channel_id": channel})),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.body);
-        Self {
-            token: created.body["token"].as_str().unwrap().to_owned(),
-            visitor: created.body["visitor"].clone(),
-            path: format!(
-                "/ws/visitor?account_id={}&channel_id={}",
-                account.as_str().unwrap(),
-                channel.as_str().unwrap()
-            ),
-        }
-    }
-
-    /// An authenticated socket; returns it with its `hello`.
-    async fn connect(&self, app: &TestApp) -> (Socket, Value) {
-        let mut socket = Socket::try_open(app, &self.path, &[]).await.unwrap();
-        socket
-            .send(json!({"type": "auth", "token": self.token}))
-            .await;
-        let hello = socket.next().await;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        assert_eq!(hello["visitor"]["id"], self.visitor["id"]);
-        (socket, hello)
-    }
-}
-
-fn visitor_send(client_id: &str, body: &str) -> Value {
-    json!({"type": "send", "client_id": client_id, "body": body})
-}
-
-/// Sends and waits for the ack; returns `(conversation_id, seq)`.
-async fn send_acked(socket: &mut Socket, client_id: &str, body: &str) -> (String, i64) {
-    socket.send(visitor_send(client_id, body)).await;
-    let ack = socket.next().await;
-    assert_eq!(ack["type"], "ack", "{ack}");
-    assert_eq!(ack["client_id"], client_id);
-    (
-        ack["conversation_id"].as_str().unwrap().to_owned(),
-        ack["seq"].as_i64().unwrap(),
-    )
-}
-
 /// The visitor's conversations, as an agent lists them.
 async fn conversations_of(w: &World, visit: &Visit) -> Vec<Value> {
     let listed = w

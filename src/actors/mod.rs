@@ -5,6 +5,7 @@
 //! - [`conversation`]: `ConversationActor`, one per live conversation per node, forwarding each
 //!   timeline item to each listener once, in `seq` order; and the registry that starts them.
 //! - [`assignments`]: the node's router, and the fan-out of every assignment.
+//! - [`bots`]: bot chatflows running in conversations (the engine is `crate::bots`).
 //! - [`notifications`]: frames on one agent's topic for mentions and their contacts' messages.
 //! - [`session`]: one actor per socket (`/ws/agent`, `/ws/visitor`), and the WebSocket transport.
 //!
@@ -12,6 +13,7 @@
 //! any time; clients recover everything by resuming with `after_seq`.
 
 pub mod assignments;
+pub mod bots;
 pub mod conversation;
 pub mod notifications;
 pub mod protocol;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Agent, AgentId, AgentStatus, Body, ContactId, Conversation, ConversationId, ConversationStatus,
-    ItemKind, TeamId, TimelineItem, Visitor,
+    Agent, AgentId, AgentStatus, Body, ChatflowId, ContactId, Conversation, ConversationId,
+    ConversationStatus, ItemKind, TeamId, TimelineItem, Visitor,
 };
 use crate::http::ApiError;
 use crate::http::extract::parse_json;
@@ -150,6 +150,10 @@ pub struct VisitorSubscribeFrame {
 pub struct VisitorSendFrame {
     pub client_id: Uuid,
     pub body: Body,
+    /// The chatflow the widget shows (from `GET /widget/chatflow`); a conversation this message
+    /// starts runs it when it is a bot. Ignored for later messages.
+    #[serde(default)]
+    pub chatflow_id: Option<ChatflowId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -18,6 +18,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::params::present;
 use super::state::AppState;
+use crate::bots;
 use crate::channels::{ChannelSettings, SettingsError, redact};
 use crate::chatflows::{Availability, Branding, ShapeError, Targeting};
 use crate::domain::{
@@ -433,6 +434,22 @@ async fn create_chatflow(
         Some(v) => Branding::parse(&v).map_err(shape_error)?,
         None => Branding::default(),
     };
+    let flow = match (kind, flow) {
+        (ChatflowKind::Bot, Some(flow)) => Some(checked_flow(&state, who.account(), flow).await?),
+        (ChatflowKind::Bot, None) => {
+            return Err(ApiError::invalid_field(
+                "flow",
+                "a bot chatflow needs a flow",
+            ));
+        }
+        (ChatflowKind::LiveChat, Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "flow",
+                "only bot chatflows have a flow; leave it out for live chat",
+            ));
+        }
+        (ChatflowKind::LiveChat, None) => None,
+    };
     let chatflow = state
         .store
         .create_chatflow(
@@ -520,11 +537,36 @@ async fn update_chatflow(
         .map(|v| Branding::parse(&v).map(|b| b.to_stored()))
         .transpose()
         .map_err(shape_error)?;
+    let id = id.into_inner();
+    let flow = match flow {
+        None => None,
+        Some(new) => {
+            let kind = state.store.get_chatflow(who.account(), id).await?.kind;
+            Some(match (kind, new) {
+                (ChatflowKind::Bot, Some(flow)) => {
+                    Some(checked_flow(&state, who.account(), flow).await?)
+                }
+                (ChatflowKind::Bot, None) => {
+                    return Err(ApiError::invalid_field(
+                        "flow",
+                        "a bot chatflow needs a flow",
+                    ));
+                }
+                (ChatflowKind::LiveChat, Some(_)) => {
+                    return Err(ApiError::invalid_field(
+                        "flow",
+                        "only bot chatflows have a flow",
+                    ));
+                }
+                (ChatflowKind::LiveChat, None) => None,
+            })
+        }
+    };
     let chatflow = state
         .store
         .update_chatflow(
             who.account(),
-            id.into_inner(),
+            id,
             ChatflowPatch {
                 name,
                 priority,
@@ -537,6 +579,47 @@ async fn update_chatflow(
         )
         .await?;
     Ok(web::Json(chatflow))
+}
+
+/// A bot flow as it will be stored: valid (`bots::validate`, errors naming `flow.steps.<id>…`)
+/// and handing off only to teams and agents of the account.
+async fn checked_flow(state: &AppState, account: AccountId, flow: Value) -> ApiResult<Value> {
+    let parsed = bots::validate(&flow)
+        .map_err(|e| ApiError::invalid_field(e.field_under("flow"), e.message))?;
+    for (id, step) in &parsed.steps {
+        let bots::Step::Handoff(handoff) = step else {
+            continue;
+        };
+        let field = || format!("flow.steps.{id}.to");
+        match handoff.to {
+            Some(bots::HandoffTarget::TeamId(team)) => {
+                match state.store.get_team(account, team).await {
+                    Ok(_) => {}
+                    Err(StoreError::NotFound { .. }) => {
+                        return Err(ApiError::invalid_field(
+                            field(),
+                            "no such team in this account",
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(bots::HandoffTarget::AgentId(agent)) => {
+                match state.store.get_agent(account, agent).await {
+                    Ok(a) if a.active => {}
+                    Ok(_) | Err(StoreError::NotFound { .. }) => {
+                        return Err(ApiError::invalid_field(
+                            field(),
+                            "no such active agent in this account",
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(bots::HandoffTarget::Inbox) | None => {}
+        }
+    }
+    Ok(flow)
 }
 
 /// Deletes a chatflow (admins).

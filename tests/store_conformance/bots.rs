@@ -55,7 +55,11 @@ async fn a_bot_turn_stores_messages_state_and_facts_together(backend: Backend) {
     let items = store.save_bot_turn(a, first).await.unwrap();
     let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3], "in order, after what was there");
-    assert!(items.iter().all(|i| i.author == Actor::Bot && i.client_id.is_none()));
+    assert!(
+        items
+            .iter()
+            .all(|i| i.author == Actor::Bot && i.client_id.is_none())
+    );
     assert_eq!(items[1].body.as_deref(), Some("What's your email?"));
     assert_eq!(
         items[0].delivery_status, None,
@@ -131,7 +135,11 @@ async fn a_bot_turn_in_another_accounts_conversation_writes_nothing(backend: Bac
         "{refused:?}"
     );
     assert_eq!(
-        store.get_conversation(acme.id, conv.id).await.unwrap().last_seq,
+        store
+            .get_conversation(acme.id, conv.id)
+            .await
+            .unwrap()
+            .last_seq,
         0,
         "nothing half-written"
     );

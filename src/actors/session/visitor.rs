@@ -19,6 +19,7 @@ use super::{
     CODEC_MAX_FRAME_BYTES, Guard, Session, close, join, on_message, publish_ephemeral, send_error,
     send_frame, start,
 };
+use crate::actors::bots;
 use crate::actors::conversation::{
     Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
 };
@@ -30,8 +31,8 @@ use crate::actors::protocol::{
 };
 use crate::auth::token_digest;
 use crate::domain::{
-    AccountId, Actor as Author, ChannelId, ContactId, Conversation, ConversationId, Direction,
-    NewConversation, NewItemContent, Visitor,
+    AccountId, Actor as Author, ChannelId, Chatflow, ChatflowId, ContactId, Conversation,
+    ConversationId, Direction, NewConversation, NewItemContent, Visitor,
 };
 use crate::http::params::{id_param, invalid_query};
 use crate::http::timeline::append_and_publish_as;
@@ -146,7 +147,14 @@ impl VisitorSessionActor {
                     after_seq,
                 }),
             ) => self.subscribe(visitor, conversation_id, after_seq, ctx),
-            (visitor, VisitorFrame::Send(VisitorSendFrame { client_id, body })) => {
+            (
+                visitor,
+                VisitorFrame::Send(VisitorSendFrame {
+                    client_id,
+                    body,
+                    chatflow_id,
+                }),
+            ) => {
                 if self.state.visitor_messages.check_key(&visitor.id).is_err() {
                     let auth = &self.state.settings.auth;
                     let mut error = ErrorFrame::new(
@@ -163,7 +171,7 @@ impl VisitorSessionActor {
                     direction: Direction::In,
                     body,
                 };
-                self.send(visitor, client_id, content, ctx)
+                self.send(visitor, client_id, content, chatflow_id, ctx)
             }
             (
                 visitor,
@@ -295,7 +303,14 @@ impl VisitorSessionActor {
 
     /// Stores the visitor's message in their open conversation, starting one when there is
     /// none, then acks; a new conversation is then routed.
-    fn send(&mut self, visitor: Visitor, client_id: Uuid, content: NewItemContent, ctx: &mut Ctx) {
+    fn send(
+        &mut self,
+        visitor: Visitor,
+        client_id: Uuid,
+        content: NewItemContent,
+        chatflow_id: Option<ChatflowId>,
+        ctx: &mut Ctx,
+    ) {
         let state = self.state.clone();
         let routing = state.clone();
         let store = async move {
@@ -305,9 +320,17 @@ impl VisitorSessionActor {
                 .store
                 .open_visitor_conversation(account, visitor.id)
                 .await?;
+            let text = match &content {
+                NewItemContent::Message { body, .. } => body.as_str().to_owned(),
+                _ => String::new(),
+            };
             let (conversation, started) = match open {
                 Some(conversation) => (conversation, false),
                 None => {
+                    // Checked before anything is stored, so a bad id starts nothing.
+                    if let Some(id) = chatflow_id {
+                        widget_chatflow(&state, &visitor, id).await?;
+                    }
                     let new = NewConversation {
                         channel_id: visitor.channel_id,
                         contact_id: visitor.contact_id,
@@ -323,17 +346,31 @@ impl VisitorSessionActor {
             let appended =
                 append_and_publish_as(&state, account, author, conversation.id, client_id, content)
                     .await?;
-            if let (true, Some(agent)) = (appended.created, conversation.assignee_id) {
+            // A bot answers before the ack, so one socket's messages reach it one at a time.
+            let bot_runs = match (appended.created, started, chatflow_id) {
+                (false, _, _) => false,
+                (true, true, Some(id)) => {
+                    let chatflow = widget_chatflow(&state, &visitor, id).await?;
+                    log_bot(bots::start(&state, &conversation, &chatflow).await)
+                }
+                (true, true, None) => false,
+                (true, false, _) => {
+                    log_bot(bots::on_contact_message(&state, &conversation, &text).await)
+                }
+            };
+            if let (true, false, Some(agent)) =
+                (appended.created, bot_runs, conversation.assignee_id)
+            {
                 let reason = NotificationReason::Message;
                 notify(state.bus.as_ref(), agent, reason, &appended.item).await;
             }
-            Ok::<_, ApiError>((conversation, appended.item.seq, started))
+            Ok::<_, ApiError>((conversation, appended.item.seq, started && !bot_runs))
         };
         ctx.wait(
             store
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok((conversation, seq, started)) => {
+                    Ok((conversation, seq, route)) => {
                         act.be_online_in(conversation.id, ctx);
                         send_frame(
                             ctx,
@@ -343,7 +380,7 @@ impl VisitorSessionActor {
                                 seq,
                             },
                         );
-                        if started {
+                        if route {
                             // After the ack: the visitor need not wait for routing.
                             let (account, id) = (conversation.account_id, conversation.id);
                             actix::spawn(async move {
@@ -424,6 +461,30 @@ fn no_conversation_yet() -> ApiError {
     let mut error = ApiError::not_found("conversation");
     error.message = "you have no conversation yet; send a message to start one".into();
     error
+}
+
+/// A chatflow the visitor may start a conversation on: one of their channel's, enabled.
+async fn widget_chatflow(
+    state: &AppState,
+    visitor: &Visitor,
+    id: ChatflowId,
+) -> Result<Chatflow, ApiError> {
+    let refused =
+        || ApiError::invalid_field("chatflow_id", "not an enabled chatflow of this channel");
+    match state.store.get_chatflow(visitor.account_id, id).await {
+        Ok(c) if c.channel_id == visitor.channel_id && c.enabled => Ok(c),
+        Ok(_) | Err(StoreError::NotFound { .. }) => Err(refused()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a bot took the message. A bot that fails leaves the message to people (it is
+/// stored either way); the failure is logged.
+fn log_bot(result: Result<bool, ApiError>) -> bool {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(code = e.code, message = %e.message, "bot turn failed");
+        false
+    })
 }
 
 impl VisitorSessionActor {

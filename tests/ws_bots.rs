@@ -1,0 +1,269 @@
+//! Bot chatflows in live conversations: a conversation started on a bot chatflow is answered by
+//! the bot (its messages arrive as items), a bad answer is re-asked, a good one is saved to the
+//! contact, and the hand-off gives the conversation to people through routing. The bot's place
+//! is stored, so a restarted server carries on where it waited.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_fixtures;
+mod common;
+mod ws_fixtures;
+
+use api_fixtures::*;
+use common::*;
+use parley::domain::{AgentRole, ChannelKind};
+use serde_json::{Value, json};
+use ws_fixtures::*;
+
+fn flow(team: &str) -> Value {
+    json!({
+        "version": 1,
+        "start": "hello",
+        "steps": {
+            "hello": {"type": "message", "text": "Hi! I'm the Acme bot.", "next": "ask_email"},
+            "ask_email": {
+                "type": "question", "text": "What's your email?", "kind": "email",
+                "property": "work_email", "retry_text": "That is not an email address.",
+                "next": "ask_topic"
+            },
+            "ask_topic": {
+                "type": "question", "text": "What about?", "kind": "choice",
+                "choices": [{"label": "Buying", "value": "sales"}, {"label": "Help", "value": "support"}],
+                "property": "topic", "next": "route"
+            },
+            "route": {
+                "type": "branch", "on": "answer",
+                "cases": [{"equals": "sales", "next": "to_sales"}], "else_next": "to_inbox"
+            },
+            "to_sales": {"type": "handoff", "to": {"team_id": team}, "message": "Connecting you to sales, {{work_email}}."},
+            "to_inbox": {"type": "handoff", "to": "inbox"}
+        }
+    })
+}
+
+/// Reads items until one by the bot with `body` arrives; returns every item read.
+async fn until_bot_says(socket: &mut Socket, body: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = socket.next().await;
+        if frame["type"] != "item" {
+            continue;
+        }
+        let item = frame["item"].clone();
+        seen.push(item.clone());
+        if item["author"]["type"] == "bot" && item["body"] == body {
+            return seen;
+        }
+    }
+}
+
+async fn a_bot_qualifies_the_visitor_then_hands_off_to_a_team(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token.clone();
+    let account = app.admin.account_id;
+    let ana = add_agent(&app, account, "ana@a.test", AgentRole::Agent).await;
+    let inbox = add_inbox(&app, account, "Chat", vec![ana.clone()]).await;
+    let chat = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let team = app
+        .post(
+            "/api/v1/teams",
+            &admin,
+            json!({"name": "Sales", "member_ids": [ana.id]}),
+        )
+        .await;
+    assert_eq!(team.status, 201, "{}", team.body);
+    let team_id = team.body["id"].as_str().unwrap().to_owned();
+    let created = app
+        .post(
+            &format!("/api/v1/channels/{}/chatflows", chat.id),
+            &admin,
+            json!({"name": "Qualify", "kind": "bot", "flow": flow(&team_id)}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let chatflow = created.body["id"].clone();
+
+    let visit = Visit::new(&app, account, chat.id).await;
+    let (mut visitor, _) = visit.connect(&app).await;
+    visitor
+        .send(
+            json!({"type": "send", "client_id": uuid(), "body": "hello?",
+                     "chatflow_id": chatflow}),
+        )
+        .await;
+    let ack = visitor.next().await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
+    visitor
+        .send(json!({"type": "subscribe", "after_seq": 0}))
+        .await;
+    let first = until_bot_says(&mut visitor, "What's your email?").await;
+    let bodies: Vec<&str> = first.iter().filter_map(|i| i["body"].as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["hello?", "Hi! I'm the Acme bot.", "What's your email?"],
+        "the bot greets and asks, after the visitor's first message"
+    );
+
+    send_acked(&mut visitor, &uuid(), "not an email").await;
+    until_bot_says(&mut visitor, "That is not an email address.").await;
+    send_acked(&mut visitor, &uuid(), "Pat@Example.com").await;
+    until_bot_says(&mut visitor, "What about?").await;
+    let replies = visitor.next().await;
+    assert_eq!(
+        (
+            replies["item"]["kind"].as_str(),
+            replies["item"]["data"]["type"].as_str()
+        ),
+        (Some("event"), Some("bot.quick_replies")),
+        "the choices follow the question as quick replies: {replies}"
+    );
+    assert_eq!(replies["item"]["data"]["replies"][0]["label"], "Buying");
+
+    // Nobody is assigned while the bot talks.
+    let path = format!("/api/v1/conversations/{conversation}");
+    assert_eq!(
+        app.get(&path, &admin).await.body["assignee_id"],
+        Value::Null
+    );
+
+    send_acked(&mut visitor, &uuid(), "buying").await;
+    until_bot_says(&mut visitor, "Connecting you to sales, pat@example.com.").await;
+    let handed = app.get(&path, &admin).await.body;
+    assert_eq!(handed["team_id"], json!(team_id), "{handed}");
+
+    let contact = app
+        .get(
+            &format!(
+                "/api/v1/contacts/{}",
+                visit.visitor["contact_id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await
+        .body;
+    assert_eq!(contact["properties"]["work_email"], "pat@example.com");
+    assert_eq!(contact["properties"]["topic"], "sales");
+
+    let assigned = visitor.next().await;
+    assert_eq!(
+        (
+            assigned["item"]["data"]["type"].as_str(),
+            assigned["item"]["data"]["team_id"].as_str()
+        ),
+        (Some("assigned"), Some(team_id.as_str())),
+        "the hand-off is an assignment event: {assigned}"
+    );
+
+    // The bot is done: the next message is for people, and the bot stays quiet.
+    let (_, seq) = send_acked(&mut visitor, &uuid(), "thanks").await;
+    let echoed = visitor.next().await;
+    assert_eq!(echoed["item"]["seq"], seq, "{echoed}");
+    visitor.quiet().await;
+
+    let events = app.store.list_events(account, 0, 1000).await.unwrap();
+    let steps: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.kind == "bot.step")
+        .map(|e| {
+            (
+                e.data["step"].as_str().unwrap().to_owned(),
+                e.data["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        steps.contains(&("ask_email".into(), "entered".into()))
+            && steps.contains(&("ask_email".into(), "completed".into()))
+            && steps.contains(&("to_sales".into(), "handed_off".into())),
+        "each step entered, completed and handed off is a report fact: {steps:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "bot.finished" && e.data["outcome"] == "handed_off")
+    );
+}
+
+async fn a_live_chat_chatflow_routes_as_before_and_a_bad_chatflow_id_starts_nothing(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token.clone();
+    let account = app.admin.account_id;
+    let inbox = add_inbox(&app, account, "Chat", vec![]).await;
+    let chat = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let other = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let elsewhere = app
+        .post(
+            &format!("/api/v1/channels/{}/chatflows", other.id),
+            &admin,
+            json!({"name": "Other site", "kind": "live_chat"}),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 201, "{}", elsewhere.body);
+
+    let visit = Visit::new(&app, account, chat.id).await;
+    let (mut visitor, _) = visit.connect(&app).await;
+    let client_id = uuid();
+    visitor
+        .send(json!({"type": "send", "client_id": client_id, "body": "hi",
+                     "chatflow_id": elsewhere.body["id"]}))
+        .await;
+    let refused = visitor.error("invalid_field").await;
+    assert_eq!(refused["field"], "chatflow_id", "{refused}");
+    let listed = app
+        .get(
+            &format!(
+                "/api/v1/conversations?contact_id={}",
+                visit.visitor["contact_id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        listed.body["items"],
+        json!([]),
+        "nothing started on a refused chatflow"
+    );
+}
+
+async fn saving_a_bot_chatflow_checks_its_flow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token.clone();
+    let account = app.admin.account_id;
+    let inbox = add_inbox(&app, account, "Chat", vec![]).await;
+    let chat = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let path = format!("/api/v1/channels/{}/chatflows", chat.id);
+    let missing_team = uuid::Uuid::now_v7().to_string();
+    for (body, field) in [
+        (json!({"name": "No flow", "kind": "bot"}), "flow"),
+        (
+            json!({"name": "Live", "kind": "live_chat", "flow": flow(&missing_team)}),
+            "flow",
+        ),
+        (
+            json!({"name": "Ghost team", "kind": "bot", "flow": flow(&missing_team)}),
+            "flow.steps.to_sales.to",
+        ),
+        (
+            json!({"name": "Bad step", "kind": "bot", "flow": {"version": 1, "start": "a",
+                "steps": {"a": {"type": "teleport"}}}}),
+            "flow.steps.a.type",
+        ),
+    ] {
+        let answer = app.post(&path, &admin, body.clone()).await;
+        assert_eq!(answer.status, 422, "{body}: {}", answer.body);
+        assert_eq!(answer.body["field"], field, "{body}: {}", answer.body);
+    }
+    assert_eq!(
+        app.get(&path, &admin).await.body,
+        json!([]),
+        "nothing saved"
+    );
+}
+
+on_both_backends!(
+    a_bot_qualifies_the_visitor_then_hands_off_to_a_team,
+    a_live_chat_chatflow_routes_as_before_and_a_bad_chatflow_id_starts_nothing,
+    saving_a_bot_chatflow_checks_its_flow,
+);
