@@ -19,6 +19,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub mail: MailSettings,
+    pub demo: DemoSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +114,13 @@ pub struct MailSettings {
     /// Domain of every inbox's fallback address (`{local part}@{inbound_domain}`), served by
     /// Parley's own inbound SMTP listener; point the domain's MX record at the nodes.
     pub inbound_domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Serve the demo website at `/` (creating its inbox, channel and chatflows once).
+    pub enabled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@
 //!   chatflow for a page, office-hours availability, branding (the shapes of those JSON fields).
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
+//! - [`demo`]: the demo website at `/` and the records it shows.
 //! - [`startup`]: building a node from settings and running it until stopped.
 //! - [`telemetry`]: structured logs.
 //!
@@ -30,6 +31,7 @@ pub mod bus;
 pub mod channels;
 pub mod chatflows;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod presence;

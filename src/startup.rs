@@ -45,11 +45,27 @@ impl Application {
                 None => println!("Parley: created the first admin {}", admin.email),
             }
         }
-        Self::build_with_store(settings, store)
+        let demo = if settings.demo.enabled {
+            let site = crate::demo::ensure(&store, &settings.admin.email).await?;
+            if site.is_none() {
+                tracing::warn!(
+                    "demo: no admin {} to show it with; the demo is off",
+                    settings.admin.email
+                );
+            }
+            site
+        } else {
+            None
+        };
+        Self::build_with_store(settings, store, demo)
     }
 
     /// Binds the listener and builds the server over an opened store.
-    pub fn build_with_store(settings: Settings, store: DynStore) -> anyhow::Result<Self> {
+    pub fn build_with_store(
+        settings: Settings,
+        store: DynStore,
+        demo: Option<crate::demo::DemoSite>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
@@ -109,6 +125,12 @@ impl Application {
                 .configure(http::routes)
                 .split_for_parts();
             let api = web::Data::new(api);
+            let app = match demo {
+                Some(site) => app
+                    .app_data(web::Data::new(site))
+                    .configure(crate::demo::routes),
+                None => app,
+            };
             app.app_data(api)
                 .app_data(conversations.clone())
                 .route("/api/openapi.json", web::get().to(openapi_json))
