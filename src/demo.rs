@@ -86,40 +86,45 @@ async fn create(store: &DynStore, account: AccountId, admin: AgentId) -> anyhow:
             },
         )
         .await?;
-    store
-        .create_chatflow(
-            account,
-            NewChatflow {
-                channel_id: channel.id,
-                name: Name::parse("Demo live chat")?,
-                kind: ChatflowKind::LiveChat,
-                priority: 0,
-                enabled: true,
-                targeting: json!([{"kind": "url_contains", "value": "/demo/live"}]),
-                availability: json!({"time_zone": "UTC", "typically_replies_in": "a_few_minutes"}),
-                branding: json!({"color": "#2563eb", "display_name": "Parley demo",
-                    "welcome_message": "Hi! Ask us anything: an agent answers in the inbox app."}),
-                flow: None,
-            },
-        )
-        .await?;
-    store
-        .create_chatflow(
-            account,
-            NewChatflow {
-                channel_id: channel.id,
-                name: Name::parse("Demo bot")?,
-                kind: ChatflowKind::Bot,
-                priority: 0,
-                enabled: true,
-                targeting: json!([{"kind": "url_contains", "value": "/demo/bot"}]),
-                availability: json!({"time_zone": "UTC", "typically_replies_in": "a_few_minutes"}),
-                branding: json!({"color": "#0f766e", "display_name": "Parley bot",
-                    "welcome_message": "Say hello to start."}),
-                flow: Some(bot_flow()),
-            },
-        )
-        .await?;
+    let pages = [
+        (
+            "Demo live chat",
+            ChatflowKind::LiveChat,
+            "/demo/live",
+            "#2563eb",
+            "Parley demo",
+            "Hi! Ask us anything: an agent answers in the inbox app.",
+            None,
+        ),
+        (
+            "Demo bot",
+            ChatflowKind::Bot,
+            "/demo/bot",
+            "#0f766e",
+            "Parley bot",
+            "Say hello to start.",
+            Some(bot_flow()),
+        ),
+    ];
+    for (name, kind, path, color, display_name, welcome, flow) in pages {
+        store
+            .create_chatflow(
+                account,
+                NewChatflow {
+                    channel_id: channel.id,
+                    name: Name::parse(name)?,
+                    kind,
+                    priority: 0,
+                    enabled: true,
+                    targeting: json!([{"kind": "url_contains", "value": path}]),
+                    availability: json!({"time_zone": "UTC", "typically_replies_in": "a_few_minutes"}),
+                    branding: json!({"color": color, "display_name": display_name,
+                        "welcome_message": welcome}),
+                    flow,
+                },
+            )
+            .await?;
+    }
     Ok(channel.id)
 }
 

@@ -12,10 +12,7 @@ use ws_fixtures::*;
 
 async fn html(app: &TestApp, path: &str) -> (u16, String) {
     let response = reqwest::get(app.url(path)).await.unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap(),
-    )
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 /// The chatflow the widget would show on a demo page.
@@ -27,7 +24,12 @@ async fn chatflow_on(app: &TestApp, site: &parley::demo::DemoSite, path: &str) -
     ])
     .unwrap();
     let answer = app
-        .call("GET", &format!("/api/v1/widget/chatflow?{query}"), None, None)
+        .call(
+            "GET",
+            &format!("/api/v1/widget/chatflow?{query}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(answer.status, 200, "{path}: {}", answer.body);
     answer.body
@@ -49,7 +51,10 @@ async fn the_demo_site_shows_live_chat_and_a_bot(backend: Backend) {
     let (status, home) = html(&app, "/").await;
     assert_eq!(status, 200);
     for link in ["/demo/live", "/demo/bot", "/app/"] {
-        assert!(home.contains(&format!("href=\"{link}\"")), "{link} in {home}");
+        assert!(
+            home.contains(&format!("href=\"{link}\"")),
+            "{link} in {home}"
+        );
     }
     assert!(!home.contains("loader.js"), "the home page has no widget");
     for page in ["/demo/live", "/demo/bot"] {

@@ -43,20 +43,13 @@ pub async fn start(
     let Some(flow) = bot_flow(chatflow) else {
         return Ok(false);
     };
-    let properties = contact_properties(state, conversation).await?;
-    let agents_available = agents_available(state, conversation).await;
-    let ctx = Context {
-        flow_version: chatflow.flow_version,
-        properties: &properties,
-        agents_available,
-    };
-    let (bot, outputs) = bots::start(&flow, &ctx);
     let run = Run {
         chatflow_id: chatflow.id,
         flow_version: chatflow.flow_version,
         flow: &flow,
     };
-    run.turns(state, conversation, bot, outputs).await?;
+    run.step(state, conversation, |ctx| bots::start(&flow, ctx))
+        .await?;
     Ok(true)
 }
 
@@ -106,20 +99,16 @@ pub async fn on_contact_message(
         run.turns(state, conversation, bot, outputs).await?;
         return Ok(false);
     };
-    let properties = contact_properties(state, conversation).await?;
-    let agents_available = agents_available(state, conversation).await;
-    let ctx = Context {
-        flow_version: chatflow.flow_version,
-        properties: &properties,
-        agents_available,
-    };
-    let (bot, outputs) = bots::on_input(&flow, bot, Input::Text(text.to_owned()), &ctx);
     let run = Run {
         chatflow_id: chatflow.id,
         flow_version: chatflow.flow_version,
         flow: &flow,
     };
-    run.turns(state, conversation, bot, outputs).await?;
+    let input = Input::Text(text.to_owned());
+    run.step(state, conversation, |ctx| {
+        bots::on_input(&flow, bot, input, ctx)
+    })
+    .await?;
     Ok(true)
 }
 
@@ -131,6 +120,26 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Runs one engine call with what it reads now (the contact's properties, whether agents
+    /// are available), then stores and performs the turn it made.
+    async fn step(
+        &self,
+        state: &AppState,
+        conversation: &Conversation,
+        call: impl FnOnce(&Context) -> (BotState, Vec<Output>),
+    ) -> Result<(), ApiError> {
+        let (bot, outputs) = {
+            let properties = contact_properties(state, conversation).await?;
+            let ctx = Context {
+                flow_version: self.flow_version,
+                properties: &properties,
+                agents_available: agents_available(state, conversation).await,
+            };
+            call(&ctx)
+        };
+        self.turns(state, conversation, bot, outputs).await
+    }
+
     /// Stores a turn and performs its effects; a webhook's result is fed back as the next turn.
     async fn turns(
         &self,
@@ -148,14 +157,15 @@ impl Run<'_> {
             // Outbound webhooks are not sent yet (the server has no HTTP client); the flow
             // takes its error branch, as it would for a webhook that is down.
             tracing::info!(%url, conversation = %conversation.id, "bot webhook not sent: not available yet");
+            let result = Err("webhooks are not available in this version of Parley".to_owned());
+            let input = Input::WebhookResult(result);
             let properties = contact_properties(state, conversation).await?;
             let ctx = Context {
                 flow_version: self.flow_version,
                 properties: &properties,
                 agents_available: agents_available(state, conversation).await,
             };
-            let result = Err("webhooks are not available in this version of Parley".to_owned());
-            (bot, outputs) = bots::on_input(self.flow, bot, Input::WebhookResult(result), &ctx);
+            (bot, outputs) = bots::on_input(self.flow, bot, input, &ctx);
         }
         tracing::warn!(conversation = %conversation.id, "bot stopped: too many webhook turns");
         Ok(())

@@ -434,22 +434,7 @@ async fn create_chatflow(
         Some(v) => Branding::parse(&v).map_err(shape_error)?,
         None => Branding::default(),
     };
-    let flow = match (kind, flow) {
-        (ChatflowKind::Bot, Some(flow)) => Some(checked_flow(&state, who.account(), flow).await?),
-        (ChatflowKind::Bot, None) => {
-            return Err(ApiError::invalid_field(
-                "flow",
-                "a bot chatflow needs a flow",
-            ));
-        }
-        (ChatflowKind::LiveChat, Some(_)) => {
-            return Err(ApiError::invalid_field(
-                "flow",
-                "only bot chatflows have a flow; leave it out for live chat",
-            ));
-        }
-        (ChatflowKind::LiveChat, None) => None,
-    };
+    let flow = flow_of_kind(&state, who.account(), kind, flow).await?;
     let chatflow = state
         .store
         .create_chatflow(
@@ -542,24 +527,7 @@ async fn update_chatflow(
         None => None,
         Some(new) => {
             let kind = state.store.get_chatflow(who.account(), id).await?.kind;
-            Some(match (kind, new) {
-                (ChatflowKind::Bot, Some(flow)) => {
-                    Some(checked_flow(&state, who.account(), flow).await?)
-                }
-                (ChatflowKind::Bot, None) => {
-                    return Err(ApiError::invalid_field(
-                        "flow",
-                        "a bot chatflow needs a flow",
-                    ));
-                }
-                (ChatflowKind::LiveChat, Some(_)) => {
-                    return Err(ApiError::invalid_field(
-                        "flow",
-                        "only bot chatflows have a flow",
-                    ));
-                }
-                (ChatflowKind::LiveChat, None) => None,
-            })
+            Some(flow_of_kind(&state, who.account(), kind, new).await?)
         }
     };
     let chatflow = state
@@ -579,6 +547,27 @@ async fn update_chatflow(
         )
         .await?;
     Ok(web::Json(chatflow))
+}
+
+/// The flow a chatflow of `kind` may have: a bot needs a valid one, live chat has none.
+async fn flow_of_kind(
+    state: &AppState,
+    account: AccountId,
+    kind: ChatflowKind,
+    flow: Option<Value>,
+) -> ApiResult<Option<Value>> {
+    match (kind, flow) {
+        (ChatflowKind::Bot, Some(flow)) => Ok(Some(checked_flow(state, account, flow).await?)),
+        (ChatflowKind::Bot, None) => Err(ApiError::invalid_field(
+            "flow",
+            "a bot chatflow needs a flow",
+        )),
+        (ChatflowKind::LiveChat, Some(_)) => Err(ApiError::invalid_field(
+            "flow",
+            "only bot chatflows have a flow; leave it out for live chat",
+        )),
+        (ChatflowKind::LiveChat, None) => Ok(None),
+    }
 }
 
 /// A bot flow as it will be stored: valid (`bots::validate`, errors naming `flow.steps.<id>…`)
