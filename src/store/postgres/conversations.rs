@@ -415,12 +415,12 @@ pub(super) async fn read_conversation(
     rows::conversation(&row)
 }
 
+/// A new item's report fact: its kind, and the mentions of a comment.
+type ItemFact = (&'static str, Option<Vec<Uuid>>);
+
 /// The row to insert for a new item, and the report fact it makes (its kind, and the mentions
 /// of a comment). Outbound messages on channels that send elsewhere start `pending`.
-fn new_item_row(
-    new: NewItem,
-    channel_kind: ChannelKind,
-) -> (ItemRow, Option<(&'static str, Option<Vec<Uuid>>)>) {
+fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<ItemFact>) {
     match new.content {
         NewItemContent::Message { direction, body } => {
             // The outbox delivers email, Messenger and form replies; chat goes out on the socket.
