@@ -92,6 +92,13 @@ impl Application {
             bus.clone(),
         ));
         let assignments = actors::Assignments::new(store.clone(), bus.clone(), presence.clone());
+        // One crypto provider for every TLS client in the process (a second one would panic).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let webhooks = reqwest::Client::builder()
+            .timeout(actors::bots::WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Parley/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -105,6 +112,7 @@ impl Application {
             widget_limits: http::state::per_ip_limiter(
                 settings.auth.widget_requests_per_ip_per_minute,
             ),
+            webhooks,
             visitor_messages: http::state::per_second_limiter(
                 settings.auth.visitor_messages_per_second,
                 settings.auth.visitor_message_burst,

@@ -262,7 +262,133 @@ async fn saving_a_bot_chatflow_checks_its_flow(backend: Backend) {
     );
 }
 
+/// A webhook receiver on loopback: answers `answer` to every POST and keeps what it got
+/// (body, signature header).
+async fn receiver(
+    answer: Value,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, String)>>>,
+) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    let server = HttpServer::new(move || {
+        let (kept, answer) = (kept.clone(), answer.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let (kept, answer) = (kept.clone(), answer.clone());
+            async move {
+                let signature = req
+                    .headers()
+                    .get("x-parley-signature-256")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                kept.lock().unwrap().push((body.to_vec(), signature));
+                HttpResponse::Ok().json(answer)
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("http://127.0.0.1:{port}/lead"), got)
+}
+
+fn webhook_flow(url: &str) -> Value {
+    json!({
+        "version": 1,
+        "start": "ask_email",
+        "steps": {
+            "ask_email": {"type": "question", "text": "Your email?", "kind": "email",
+                          "property": "work_email", "next": "lookup"},
+            "lookup": {"type": "webhook", "url": url,
+                       "set_properties": {"company": "company.name"},
+                       "next": "welcome", "on_error_next": "sorry"},
+            "welcome": {"type": "end", "text": "Welcome, {{company}}!"},
+            "sorry": {"type": "end", "text": "We could not look you up."}
+        }
+    })
+}
+
+/// A bot conversation on `flow` in a fresh chat channel, past its first question.
+async fn bot_on(app: &TestApp, flow: Value) -> (Socket, Value) {
+    let admin = app.admin_token.clone();
+    let account = app.admin.account_id;
+    let inbox = add_inbox(app, account, "Chat", vec![]).await;
+    // Through the API, which gives a chat channel its identity secret.
+    let channel = app
+        .post(
+            "/api/v1/channels",
+            &admin,
+            json!({"inbox_id": inbox.id, "kind": "chat", "name": "Site", "settings": {}}),
+        )
+        .await;
+    assert_eq!(channel.status, 201, "{}", channel.body);
+    let channel = channel.body;
+    let chat = channel["id"].as_str().unwrap().to_owned();
+    let created = app
+        .post(
+            &format!("/api/v1/channels/{chat}/chatflows"),
+            &admin,
+            json!({"name": "Lookup", "kind": "bot", "flow": flow}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let visit = Visit::new(app, account, &chat).await;
+    let (mut visitor, _) = visit.connect(app).await;
+    visitor
+        .send(json!({"type": "send", "client_id": uuid(), "body": "hi",
+                     "chatflow_id": created.body["id"]}))
+        .await;
+    assert_eq!(visitor.next().await["type"], "ack");
+    visitor
+        .send(json!({"type": "subscribe", "after_seq": 0}))
+        .await;
+    until_bot_says(&mut visitor, "Your email?").await;
+    (visitor, channel)
+}
+
+async fn a_bot_webhook_is_signed_and_its_answer_sets_properties(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (url, got) = receiver(json!({"company": {"name": "Acme Corp"}})).await;
+    let (mut visitor, channel) = bot_on(&app, webhook_flow(&url)).await;
+    send_acked(&mut visitor, &uuid(), "pat@acme.test").await;
+    until_bot_says(&mut visitor, "Welcome, Acme Corp!").await;
+
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one POST");
+    let (body, signature) = &got[0];
+    let secret = channel["settings"]["identity_secret"].as_str().unwrap();
+    assert_eq!(
+        signature,
+        &format!("sha256={}", parley::actors::bots::sign(secret, body)),
+        "signed with the channel's secret over the exact body"
+    );
+    let sent: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(sent["answers"]["ask_email"], "pat@acme.test", "{sent}");
+    assert!(sent["conversation_id"].is_string(), "{sent}");
+}
+
+async fn a_webhook_that_is_down_takes_the_error_branch(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/lead",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let (mut visitor, _) = bot_on(&app, webhook_flow(&url)).await;
+    send_acked(&mut visitor, &uuid(), "pat@acme.test").await;
+    until_bot_says(&mut visitor, "We could not look you up.").await;
+}
+
 on_both_backends!(
+    a_bot_webhook_is_signed_and_its_answer_sets_properties,
+    a_webhook_that_is_down_takes_the_error_branch,
     a_bot_qualifies_the_visitor_then_hands_off_to_a_team,
     a_live_chat_chatflow_routes_as_before_and_a_bad_chatflow_id_starts_nothing,
     saving_a_bot_chatflow_checks_its_flow,

@@ -22,6 +22,12 @@ use crate::store::StoreError;
 
 /// Inputs fed in one go: a webhook result leads to another turn, which may call another.
 const MAX_TURNS_PER_INPUT: usize = 8;
+/// How long a bot waits for a webhook (connect and answer) before taking its error branch.
+pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The largest webhook answer read.
+const MAX_WEBHOOK_ANSWER_BYTES: usize = 256 * 1024;
+/// Carries `sha256=<hex HMAC-SHA256 of the body, keyed by the channel's identity secret>`.
+pub const SIGNATURE_HEADER: &str = "x-parley-signature-256";
 
 /// What the caller does once a turn is stored.
 #[derive(Default)]
@@ -151,13 +157,13 @@ impl Run<'_> {
         for _ in 0..MAX_TURNS_PER_INPUT {
             let effects = self.store_turn(state, conversation, &bot, outputs).await?;
             perform(state, conversation, &effects).await?;
-            let Some((url, _payload)) = effects.webhook else {
+            let Some((url, payload)) = effects.webhook else {
                 return Ok(());
             };
-            // Outbound webhooks are not sent yet (the server has no HTTP client); the flow
-            // takes its error branch, as it would for a webhook that is down.
-            tracing::info!(%url, conversation = %conversation.id, "bot webhook not sent: not available yet");
-            let result = Err("webhooks are not available in this version of Parley".to_owned());
+            let result = call_webhook(state, conversation, &url, payload).await;
+            if let Err(why) = &result {
+                tracing::info!(%url, conversation = %conversation.id, %why, "bot webhook failed");
+            }
             let input = Input::WebhookResult(result);
             let properties = contact_properties(state, conversation).await?;
             let ctx = Context {
@@ -357,4 +363,67 @@ async fn agents_available(state: &AppState, conversation: &Conversation) -> bool
             && p.status == crate::domain::AgentStatus::Available
             && inbox.member_ids.contains(&p.agent_id)
     })
+}
+
+/// POSTs what the bot collected to `url`, signed, and reads the JSON answer. Every failure
+/// (unreachable, timeout, not 2xx, not JSON, too large) is the `Err` the flow branches on.
+async fn call_webhook(
+    state: &AppState,
+    conversation: &Conversation,
+    url: &str,
+    payload: Value,
+) -> Result<Value, String> {
+    let mut body = match payload {
+        Value::Object(fields) => fields,
+        other => Map::from_iter([("data".to_owned(), other)]),
+    };
+    body.insert("conversation_id".into(), json!(conversation.id));
+    body.insert("contact_id".into(), json!(conversation.contact_id));
+    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let channel = state
+        .store
+        .get_channel(conversation.account_id, conversation.channel_id)
+        .await
+        .map_err(|e| format!("channel: {e}"))?;
+    let secret = channel
+        .settings
+        .get(crate::channels::IDENTITY_SECRET)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let response = state
+        .webhooks
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, format!("sha256={}", sign(secret, &body)))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("answered {status}"));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_WEBHOOK_ANSWER_BYTES as u64)
+    {
+        return Err("answer too large".into());
+    }
+    let bytes = response.bytes().await.map_err(|e| format!("answer: {e}"))?;
+    if bytes.len() > MAX_WEBHOOK_ANSWER_BYTES {
+        return Err("answer too large".into());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("answer is not JSON: {e}"))
+}
+
+/// Lowercase hex HMAC-SHA256 of `body` keyed by `secret`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length, so this cannot fail; an empty key still signs.
+    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
