@@ -88,21 +88,7 @@ pub async fn on_contact_message(
     let Some((chatflow, flow)) = chatflow.and_then(|c| bot_flow(&c).map(|f| (c, f))) else {
         // The chatflow was deleted, or its flow broken, since: the bot gives the conversation
         // to people, and this message is theirs.
-        let (bot, mut outputs) = bots::abandon(bot);
-        outputs.push(Output::Handoff {
-            target: HandoffTarget::Inbox,
-        });
-        let empty = Flow {
-            version: 1,
-            start: String::new(),
-            steps: Default::default(),
-        };
-        let run = Run {
-            chatflow_id: run.chatflow_id,
-            flow_version: bot.flow_version,
-            flow: &empty,
-        };
-        run.turns(state, conversation, bot, outputs).await?;
+        stop(state, conversation, run.chatflow_id, bot, true).await?;
         return Ok(false);
     };
     let run = Run {
@@ -116,6 +102,55 @@ pub async fn on_contact_message(
     })
     .await?;
     Ok(true)
+}
+
+/// A person closed the conversation or assigned it while a bot was waiting there: the bot is
+/// abandoned (a report fact at its waiting step) and says nothing more.
+pub async fn person_took_over(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<(), ApiError> {
+    let account = conversation.account_id;
+    let Some(run) = state.store.get_bot_run(account, conversation.id).await? else {
+        return Ok(());
+    };
+    if run.finished {
+        return Ok(());
+    }
+    match serde_json::from_value::<BotState>(run.state) {
+        Ok(bot) => stop(state, conversation, run.chatflow_id, bot, false).await,
+        Err(e) => {
+            tracing::warn!(error = %e, conversation = %conversation.id, "unreadable bot state");
+            Ok(())
+        }
+    }
+}
+
+/// Abandons a running bot; with `hand_off`, the conversation then routes by its inbox's rules.
+async fn stop(
+    state: &AppState,
+    conversation: &Conversation,
+    chatflow_id: ChatflowId,
+    bot: BotState,
+    hand_off: bool,
+) -> Result<(), ApiError> {
+    let (bot, mut outputs) = bots::abandon(bot);
+    if hand_off {
+        outputs.push(Output::Handoff {
+            target: HandoffTarget::Inbox,
+        });
+    }
+    let empty = Flow {
+        version: 1,
+        start: String::new(),
+        steps: Default::default(),
+    };
+    let run = Run {
+        chatflow_id,
+        flow_version: bot.flow_version,
+        flow: &empty,
+    };
+    run.turns(state, conversation, bot, outputs).await
 }
 
 /// A bot running in one conversation, for the length of one input.

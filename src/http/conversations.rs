@@ -269,6 +269,14 @@ pub(crate) async fn change(
         .assignments
         .changed(&before, &conversation, event.as_ref())
         .await;
+    let person_took_over = conversation.status == ConversationStatus::Closed
+        || (conversation.assignee_id.is_some() && conversation.assignee_id != before.assignee_id);
+    if person_took_over && event.is_some() {
+        // A bot still waiting there stops; the change stands whatever happens to the bot.
+        if let Err(e) = crate::actors::bots::person_took_over(state, &conversation).await {
+            tracing::warn!(code = e.code, conversation = %conversation.id, "bot not stopped");
+        }
+    }
     Ok(ChangeResponse {
         conversation,
         event,
