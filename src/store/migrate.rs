@@ -22,6 +22,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "realtime",
         sql: include_str!("../../migrations/postgres/0002_realtime.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identity",
+        sql: include_str!("../../migrations/postgres/0003_identity.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -34,5 +39,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "realtime",
         sql: include_str!("../../migrations/sqlite/0002_realtime.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "identity",
+        sql: include_str!("../../migrations/sqlite/0003_identity.sql"),
     },
 ];

@@ -315,6 +315,20 @@ pub trait Store: Send + Sync + 'static {
         channel: ChannelId,
         token_hash: String,
     ) -> StoreResult<Visitor>;
+    /// Like `create_visitor`, but the visitor holds the contact of a verified identity, so one
+    /// person's visitors on several devices share a contact (and its open conversation). For
+    /// `VisitorIdentity::User`: the account's contact with that external id, else a new one
+    /// with it; the unsigned email is stored on that contact only when it has none and no other
+    /// contact holds it, and never used to find a contact. For `VisitorIdentity::Email`: the
+    /// account's contact with that email, else a new one. One transaction; returns the visitor
+    /// and its contact.
+    async fn create_identified_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+        identity: VisitorIdentity,
+    ) -> StoreResult<(Visitor, Contact)>;
     /// Any account's visitor by the SHA-256 of its token: the token proves the account.
     async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>>;
     /// The newest conversation, not closed, of the visitor's contact on the visitor's channel.

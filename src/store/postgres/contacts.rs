@@ -72,12 +72,16 @@ async fn read_contact(
 }
 
 /// Writes every field of `contact` (already locked in this transaction) and stamps `updated_at`.
-async fn write_contact(client: &impl GenericClient, contact: &Contact) -> StoreResult<Contact> {
+pub(super) async fn write_contact(
+    client: &impl GenericClient,
+    contact: &Contact,
+) -> StoreResult<Contact> {
     let row = query_one(
         client,
         concat!(
             "UPDATE contacts SET email = $3, name = $4, phone = $5, properties = $6, \
-             owner_id = $7, updated_at = $8 WHERE account_id = $1 AND id = $2 RETURNING ",
+             owner_id = $7, updated_at = $8, external_id = $9 WHERE account_id = $1 AND id = $2 \
+             RETURNING ",
             contact_columns!()
         ),
         &[
@@ -89,6 +93,7 @@ async fn write_contact(client: &impl GenericClient, contact: &Contact) -> StoreR
             &Value::Object(contact.properties.clone()),
             &contact.owner_id.map(|o| o.0),
             &now(),
+            &contact.external_id.as_ref().map(ExternalId::as_str),
         ],
     )
     .await?;
@@ -221,6 +226,7 @@ pub(super) async fn merge_contacts(
     kept.name = kept.name.or(merged.name);
     kept.phone = kept.phone.or(merged.phone);
     kept.owner_id = kept.owner_id.or(merged.owner_id);
+    kept.external_id = kept.external_id.or(merged.external_id);
     for (key, value) in merged.properties {
         kept.properties.entry(key).or_insert(value);
     }
