@@ -16,6 +16,7 @@ mod conversations;
 mod errors;
 mod events;
 mod fixtures;
+mod identity;
 mod isolation;
 mod migrations;
 mod paging;
