@@ -255,7 +255,43 @@ async fn merging_carries_the_user_id_to_the_kept_contact(backend: Backend) {
     assert_eq!(visitor.contact_id, w.contact.id);
 }
 
+async fn the_same_user_arriving_on_many_devices_at_once_gets_one_contact(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let w = World::build(&*store, "acme").await;
+    let a = w.account.id;
+    const DEVICES: usize = 10;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(DEVICES));
+    let tasks: Vec<_> = (0..DEVICES)
+        .map(|i| {
+            let (store, start) = (store.clone(), start.clone());
+            let address = (i % 2 == 0).then_some("race@example.com");
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .create_identified_visitor(
+                        a,
+                        w.chat.id,
+                        token(&format!("d{i}")),
+                        user("u-race", address),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut contacts = Vec::new();
+    for task in tasks {
+        let (visitor, contact) = task.await.unwrap().unwrap();
+        assert_eq!(visitor.contact_id, contact.id);
+        contacts.push(contact.id);
+    }
+    contacts.dedup();
+    assert_eq!(contacts.len(), 1, "every device holds the one contact");
+    let contact = store.get_contact(a, contacts[0]).await.unwrap();
+    assert_eq!(contact.email, Some(email("race@example.com")));
+}
+
 on_both_backends!(
+    the_same_user_arriving_on_many_devices_at_once_gets_one_contact,
     a_user_id_finds_the_same_contact_on_every_device,
     an_unsigned_email_never_finds_or_takes_another_contact,
     a_signed_email_finds_the_contact_holding_it,

@@ -144,9 +144,17 @@ pub(super) async fn create_identified_visitor(
                 }
                 None => {
                     insert_contact_or_nothing(&tx, account, email.as_ref(), Some(id)).await?;
-                    contact_by(&tx, account, "external_id", id)
-                        .await?
-                        .ok_or_else(|| email_taken())?
+                    match contact_by(&tx, account, "external_id", id).await? {
+                        Some(found) => found,
+                        // The email was taken meanwhile, which made the insert do nothing:
+                        // the user's contact goes without it.
+                        None => {
+                            insert_contact_or_nothing(&tx, account, None, Some(id)).await?;
+                            contact_by(&tx, account, "external_id", id)
+                                .await?
+                                .ok_or_else(email_taken)?
+                        }
+                    }
                 }
             }
         }
@@ -157,7 +165,7 @@ pub(super) async fn create_identified_visitor(
                     insert_contact_or_nothing(&tx, account, Some(&email), None).await?;
                     contact_by(&tx, account, "email", email.as_str())
                         .await?
-                        .ok_or_else(|| email_taken())?
+                        .ok_or_else(email_taken)?
                 }
             }
         }
@@ -167,7 +175,8 @@ pub(super) async fn create_identified_visitor(
     Ok((visitor, contact))
 }
 
-/// Only reached when another transaction took the email between the check and the insert.
+/// Only reached when a contact with the value looked for was inserted and then deleted (e.g.
+/// merged away) between this transaction's insert and its lookup.
 fn email_taken() -> StoreError {
     StoreError::Conflict {
         field: "email",
