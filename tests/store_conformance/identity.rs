@@ -259,7 +259,17 @@ async fn the_same_user_arriving_on_many_devices_at_once_gets_one_contact(backend
     let (store, _db) = fresh_store(backend).await;
     let w = World::build(&*store, "acme").await;
     let a = w.account.id;
-    const DEVICES: usize = 10;
+    const DEVICES: usize = 24;
+    // Every pooled connection open first, so the devices' transactions truly overlap.
+    let warm: Vec<_> = (0..DEVICES)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ping().await })
+        })
+        .collect();
+    for ping in warm {
+        ping.await.unwrap().unwrap();
+    }
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(DEVICES));
     let tasks: Vec<_> = (0..DEVICES)
         .map(|i| {
