@@ -8,7 +8,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -17,12 +17,7 @@ use super::state::AppState;
 use super::widget::{VISITOR_TOKEN_PREFIX, widget_channel};
 use crate::auth::token_digest;
 use crate::channels::{IDENTITY_SECRET, identity_verified};
-use crate::domain::{Channel, ContactPatch, EmailAddress, ExternalId, Visitor, VisitorIdentity};
-use crate::store::StoreError;
-
-/// The contact property that keeps an email a visitor gave when it could not become the
-/// contact's email (another contact holds it, or theirs already has one), for an agent to see.
-pub const GIVEN_EMAIL_PROPERTY: &str = "given_email";
+use crate::domain::{Channel, EmailAddress, ExternalId, Visitor, VisitorIdentity};
 
 /// Who the host page says the visitor is, signed by the site's backend.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,9 +111,10 @@ pub struct VisitorEmailRequest {
 }
 
 /// The visitor gives their email (e.g. on the away message). It becomes their contact's email
-/// when the contact has none and no other contact of the account holds it; otherwise it is kept
-/// in the contact property `given_email` for an agent. The answer is the same either way, so it
-/// tells no one whether an address is known, and the visitor never joins another contact.
+/// (marked `email_unverified`) when the contact has none and no other contact of the account
+/// holds it; otherwise it is kept in the contact property `given_email` for an agent. The answer
+/// is the same either way, so it tells no one whether an address is known, and the visitor
+/// never joins another contact.
 #[utoipa::path(tag = "widget", security(("bearer" = [])), request_body = VisitorEmailRequest,
     responses(
         (status = 204, description = "Noted on the visitor's contact"),
@@ -150,31 +146,9 @@ async fn give_email(
     let email =
         EmailAddress::parse(&body.into_inner()?.email).map_err(ApiError::from_invalid("email"))?;
 
-    let account = visitor.account_id;
-    let contact = state.store.get_contact(account, visitor.contact_id).await?;
-    if contact.email.as_ref() == Some(&email) {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    if contact.email.is_none() {
-        let patch = ContactPatch {
-            email: Some(Some(email.clone())),
-            ..ContactPatch::default()
-        };
-        match state.store.update_contact(account, contact.id, patch).await {
-            Ok(_) => return Ok(HttpResponse::NoContent().finish()),
-            Err(StoreError::Conflict { field: "email", .. }) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
-    let mut properties = Map::new();
-    properties.insert(GIVEN_EMAIL_PROPERTY.into(), Value::String(email.into()));
-    let patch = ContactPatch {
-        properties: Some(properties),
-        ..ContactPatch::default()
-    };
     state
         .store
-        .update_contact(account, contact.id, patch)
+        .set_visitor_email(visitor.account_id, visitor.id, email)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -46,6 +46,7 @@ async fn a_user_id_finds_the_same_contact_on_every_device(backend: Backend) {
     assert_eq!(laptop.contact_id, contact.id);
     assert_eq!(contact.external_id, Some(ExternalId::parse("u-1").unwrap()));
     assert_eq!(contact.email, Some(email("sam@example.com")));
+    assert!(contact.email_unverified, "the email came unsigned");
     assert_eq!(store.get_contact(a, contact.id).await.unwrap(), contact);
     assert_eq!(
         store.find_visitor(&token("laptop")).await.unwrap(),
@@ -145,6 +146,7 @@ async fn an_unsigned_email_never_finds_or_takes_another_contact(backend: Backend
         .unwrap();
     assert_eq!(filled.id, contact.id);
     assert_eq!(filled.email, Some(email("u2@example.com")));
+    assert!(filled.email_unverified);
     // …but never replaces one it has.
     let (_, kept) = store
         .create_identified_visitor(
@@ -300,7 +302,161 @@ async fn the_same_user_arriving_on_many_devices_at_once_gets_one_contact(backend
     assert_eq!(contact.email, Some(email("race@example.com")));
 }
 
+async fn a_signed_email_takes_its_address_from_a_contact_that_only_typed_it(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let w = World::build(&*store, "acme").await;
+    let a = w.account.id;
+    // Someone typed lee@example.com into the widget first.
+    let squatter = store
+        .create_visitor(a, w.chat.id, token("v1"))
+        .await
+        .unwrap();
+    let typed = store
+        .set_visitor_email(a, squatter.id, email("lee@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(typed.id, squatter.contact_id);
+    assert!(typed.email_unverified);
+    store
+        .create_conversation(
+            a,
+            new_conversation(w.chat.id, typed.id),
+            Actor::Contact(typed.id),
+        )
+        .await
+        .unwrap();
+
+    let (lee_visitor, lee) = store
+        .create_identified_visitor(
+            a,
+            w.chat.id,
+            token("v2"),
+            VisitorIdentity::Email(email("lee@example.com")),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        lee.id, typed.id,
+        "the signed owner is not joined to the typist's contact"
+    );
+    assert_eq!(lee.email, Some(email("lee@example.com")));
+    assert!(!lee.email_unverified);
+    assert_eq!(
+        store
+            .open_visitor_conversation(a, lee_visitor.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let left = store.get_contact(a, typed.id).await.unwrap();
+    assert_eq!(left.email, None, "the address moved to its owner");
+    assert_eq!(left.properties[GIVEN_EMAIL_PROPERTY], "lee@example.com");
+    assert_eq!(
+        store
+            .find_visitor(&token("v1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .contact_id,
+        typed.id
+    );
+
+    // Once verified, the address finds its owner; a typist gets only the property.
+    let (_, again) = store
+        .create_identified_visitor(
+            a,
+            w.chat.id,
+            token("v3"),
+            VisitorIdentity::Email(email("lee@example.com")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.id, lee.id);
+    let other = store
+        .create_visitor(a, w.chat.id, token("v4"))
+        .await
+        .unwrap();
+    let noted = store
+        .set_visitor_email(a, other.id, email("lee@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(noted.id, other.contact_id);
+    assert_eq!(noted.email, None);
+    assert_eq!(noted.properties[GIVEN_EMAIL_PROPERTY], "lee@example.com");
+}
+
+async fn a_typed_email_stays_on_the_visitors_own_contact(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let w = World::build(&*store, "acme").await;
+    let other = World::build(&*store, "globex").await;
+    let a = w.account.id;
+    let visitor = store
+        .create_visitor(a, w.chat.id, token("v1"))
+        .await
+        .unwrap();
+    let set = store
+        .set_visitor_email(a, visitor.id, email("Kim@Example.com"))
+        .await
+        .unwrap();
+    assert_eq!(set.email, Some(email("kim@example.com")));
+    assert!(set.email_unverified);
+    assert_eq!(store.get_contact(a, set.id).await.unwrap(), set);
+    assert_eq!(
+        store
+            .set_visitor_email(a, visitor.id, email("kim@example.com"))
+            .await
+            .unwrap(),
+        set,
+        "the same address again changes nothing"
+    );
+    let changed = store
+        .set_visitor_email(a, visitor.id, email("kim2@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.email,
+        Some(email("kim@example.com")),
+        "an email is never replaced"
+    );
+    assert_eq!(changed.properties[GIVEN_EMAIL_PROPERTY], "kim2@example.com");
+
+    // Pat's address (entered by an agent) is Pat's.
+    let second = store
+        .create_visitor(a, w.chat.id, token("v2"))
+        .await
+        .unwrap();
+    let refused = store
+        .set_visitor_email(a, second.id, email("pat@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(refused.id, second.contact_id);
+    assert_eq!(refused.email, None);
+    assert_eq!(store.get_contact(a, w.contact.id).await.unwrap(), w.contact);
+
+    // An agent setting the email vouches for it.
+    let patch = ContactPatch {
+        email: Some(Some(email("kim@example.com"))),
+        ..ContactPatch::default()
+    };
+    assert!(
+        !store
+            .update_contact(a, set.id, patch)
+            .await
+            .unwrap()
+            .email_unverified
+    );
+
+    assert_not_found(
+        store
+            .set_visitor_email(other.account.id, visitor.id, email("x@example.com"))
+            .await,
+        "another account's visitor",
+    );
+}
+
 on_both_backends!(
+    a_signed_email_takes_its_address_from_a_contact_that_only_typed_it,
+    a_typed_email_stays_on_the_visitors_own_contact,
     the_same_user_arriving_on_many_devices_at_once_gets_one_contact,
     a_user_id_finds_the_same_contact_on_every_device,
     an_unsigned_email_never_finds_or_takes_another_contact,

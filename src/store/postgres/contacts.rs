@@ -46,7 +46,7 @@ pub(super) async fn get_contact(
 }
 
 /// The contact, locked for the rest of the transaction when `lock` is set.
-async fn read_contact(
+pub(super) async fn read_contact(
     client: &impl GenericClient,
     account: AccountId,
     id: ContactId,
@@ -80,8 +80,8 @@ pub(super) async fn write_contact(
         client,
         concat!(
             "UPDATE contacts SET email = $3, name = $4, phone = $5, properties = $6, \
-             owner_id = $7, updated_at = $8, external_id = $9 WHERE account_id = $1 AND id = $2 \
-             RETURNING ",
+             owner_id = $7, updated_at = $8, external_id = $9, email_unverified = $10 \
+             WHERE account_id = $1 AND id = $2 RETURNING ",
             contact_columns!()
         ),
         &[
@@ -94,6 +94,7 @@ pub(super) async fn write_contact(
             &contact.owner_id.map(|o| o.0),
             &now(),
             &contact.external_id.as_ref().map(ExternalId::as_str),
+            &contact.email_unverified,
         ],
     )
     .await?;
@@ -123,6 +124,7 @@ pub(super) async fn update_contact(
     let mut contact = read_contact(&tx, account, id, true).await?;
     if let Some(email) = patch.email {
         contact.email = email;
+        contact.email_unverified = false;
     }
     if let Some(name) = patch.name {
         contact.name = name;
@@ -222,7 +224,10 @@ pub(super) async fn merge_contacts(
         &[&account.0, &merged_id.0],
     )
     .await?;
-    kept.email = kept.email.or(merged.email);
+    if kept.email.is_none() {
+        kept.email = merged.email;
+        kept.email_unverified = merged.email_unverified;
+    }
     kept.name = kept.name.or(merged.name);
     kept.phone = kept.phone.or(merged.phone);
     kept.owner_id = kept.owner_id.or(merged.owner_id);

@@ -11,7 +11,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::contacts::write_contact;
+use super::contacts::{read_contact, write_contact};
 use super::conversations::{assign, lock_conversation, read_conversation};
 use super::rows::actor_columns;
 use super::{execute, not_found, now, query, query_one, query_opt, rows};
@@ -138,18 +138,19 @@ pub(super) async fn create_identified_visitor(
                 Some(mut found) => {
                     if found.email.is_none() && email.is_some() {
                         found.email = email;
+                        found.email_unverified = true;
                         found = write_contact(&tx, &found).await?;
                     }
                     found
                 }
                 None => {
-                    insert_contact_or_nothing(&tx, account, email.as_ref(), Some(id)).await?;
+                    insert_contact_or_nothing(&tx, account, email.as_ref(), Some(id), true).await?;
                     match contact_by(&tx, account, "external_id", id).await? {
                         Some(found) => found,
                         // The email was taken meanwhile, which made the insert do nothing:
                         // the user's contact goes without it.
                         None => {
-                            insert_contact_or_nothing(&tx, account, None, Some(id)).await?;
+                            insert_contact_or_nothing(&tx, account, None, Some(id), false).await?;
                             contact_by(&tx, account, "external_id", id)
                                 .await?
                                 .ok_or_else(email_taken)?
@@ -160,9 +161,18 @@ pub(super) async fn create_identified_visitor(
         }
         VisitorIdentity::Email(email) => {
             match contact_by(&tx, account, "email", email.as_str()).await? {
-                Some(found) => found,
-                None => {
-                    insert_contact_or_nothing(&tx, account, Some(&email), None).await?;
+                Some(found) if !found.email_unverified => found,
+                found => {
+                    if let Some(mut claimed) = found {
+                        // Typed by some visitor, unchecked: the signed owner takes the address.
+                        claimed.email = None;
+                        claimed.email_unverified = false;
+                        claimed
+                            .properties
+                            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+                        write_contact(&tx, &claimed).await?;
+                    }
+                    insert_contact_or_nothing(&tx, account, Some(&email), None, false).await?;
                     contact_by(&tx, account, "email", email.as_str())
                         .await?
                         .ok_or_else(email_taken)?
@@ -173,6 +183,46 @@ pub(super) async fn create_identified_visitor(
     let visitor = insert_visitor(&tx, account, channel, contact.id, &token_hash).await?;
     tx.commit().await?;
     Ok((visitor, contact))
+}
+
+/// See `Store::set_visitor_email`. The contact row is locked, so two emails given at once
+/// apply one after the other.
+pub(super) async fn set_visitor_email(
+    pool: &Pool,
+    account: AccountId,
+    visitor_id: VisitorId,
+    email: EmailAddress,
+) -> StoreResult<Contact> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let found = query_opt(
+        &tx,
+        "SELECT id, account_id, channel_id, contact_id, created_at FROM visitors \
+         WHERE account_id = $1 AND id = $2",
+        &[&account.0, &visitor_id.0],
+    )
+    .await?
+    .ok_or(not_found("visitor"))?;
+    let found = visitor(&found)?;
+    let mut contact = read_contact(&tx, account, found.contact_id, true).await?;
+    if contact.email.as_ref() == Some(&email) {
+        return Ok(contact);
+    }
+    if contact.email.is_none()
+        && contact_by(&tx, account, "email", email.as_str())
+            .await?
+            .is_none()
+    {
+        contact.email = Some(email);
+        contact.email_unverified = true;
+    } else {
+        contact
+            .properties
+            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+    }
+    let contact = write_contact(&tx, &contact).await?;
+    tx.commit().await?;
+    Ok(contact)
 }
 
 /// Only reached when a contact with the value looked for was inserted and then deleted (e.g.
@@ -202,21 +252,25 @@ async fn contact_by(
         .transpose()
 }
 
+/// `email_unverified` is set only when an email is given.
 async fn insert_contact_or_nothing(
     client: &impl GenericClient,
     account: AccountId,
     email: Option<&EmailAddress>,
     external_id: Option<&str>,
+    email_unverified: bool,
 ) -> StoreResult<()> {
     execute(
         client,
-        "INSERT INTO contacts (id, account_id, email, external_id, properties, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, '{}'::jsonb, $5, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO contacts (id, account_id, email, external_id, email_unverified, properties, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, '{}'::jsonb, $6, $6) ON CONFLICT DO NOTHING",
         &[
             &ContactId::new().0,
             &account.0,
             &email.map(EmailAddress::as_str),
             &external_id,
+            &(email_unverified && email.is_some()),
             &now(),
         ],
     )

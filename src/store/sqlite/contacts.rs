@@ -8,8 +8,8 @@ use super::{Fail, Filter, into_page, invalid, not_found, require_ref};
 use crate::domain::*;
 use crate::store::{Page, PageRequest};
 
-pub(super) const CONTACT_COLUMNS: &str = "id, account_id, email, name, phone, properties, owner_id, external_id, created_at, \
-     updated_at";
+pub(super) const CONTACT_COLUMNS: &str = "id, account_id, email, name, phone, properties, \
+     owner_id, external_id, email_unverified, created_at, updated_at";
 
 pub(super) fn contact_row(r: &Row) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -21,6 +21,7 @@ pub(super) fn contact_row(r: &Row) -> rusqlite::Result<Contact> {
         properties: r.get::<_, Json<_>>("properties")?.0,
         owner_id: r.get("owner_id")?,
         external_id: r.get("external_id")?,
+        email_unverified: r.get("email_unverified")?,
         created_at: r.get::<_, Ts>("created_at")?.0,
         updated_at: r.get::<_, Ts>("updated_at")?.0,
     })
@@ -46,7 +47,8 @@ fn merge_properties(stored: &mut Map<String, Value>, patch: Map<String, Value>) 
 pub(super) fn write_contact(c: &Connection, contact: &Contact) -> Result<(), Fail> {
     c.prepare_cached(
         "UPDATE contacts SET email = ?3, name = ?4, name_folded = ?5, phone = ?6,
-            properties = ?7, owner_id = ?8, updated_at = ?9, external_id = ?10
+            properties = ?7, owner_id = ?8, updated_at = ?9, external_id = ?10,
+            email_unverified = ?11
          WHERE account_id = ?1 AND id = ?2",
     )?
     .execute(params![
@@ -60,6 +62,7 @@ pub(super) fn write_contact(c: &Connection, contact: &Contact) -> Result<(), Fai
         contact.owner_id,
         Ts(contact.updated_at),
         contact.external_id,
+        contact.email_unverified,
     ])?;
     Ok(())
 }
@@ -92,6 +95,7 @@ pub(super) fn insert_contact(
         properties: new.properties,
         owner_id: new.owner_id,
         external_id,
+        email_unverified: false,
         created_at: now,
         updated_at: now,
     };
@@ -138,6 +142,7 @@ pub(super) fn update_contact(
     let mut contact = get_contact(c, account, id)?;
     if let Some(email) = patch.email {
         contact.email = email;
+        contact.email_unverified = false;
     }
     if let Some(name) = patch.name {
         contact.name = name;
@@ -221,6 +226,7 @@ pub(super) fn merge_contacts(
         .execute(params![account, merged])?;
     if contact.email.is_none() {
         contact.email = other.email;
+        contact.email_unverified = other.email_unverified;
     }
     if contact.name.is_none() {
         contact.name = other.name;

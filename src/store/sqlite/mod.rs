@@ -792,6 +792,15 @@ impl Store for SqliteStore {
         })
         .await
     }
+    async fn set_visitor_email(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+        email: EmailAddress,
+    ) -> StoreResult<Contact> {
+        self.write(move |c| realtime::set_visitor_email(c, account, visitor, email))
+            .await
+    }
     async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| realtime::find_visitor(c, &token_hash))

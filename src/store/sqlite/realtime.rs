@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::columns::{SqlUuid, Ts, actor_columns, actor_from, now};
 use super::contacts::{
-    CONTACT_COLUMNS, contact_row, create_contact, insert_contact, write_contact,
+    CONTACT_COLUMNS, contact_row, create_contact, get_contact, insert_contact, write_contact,
 };
 use super::conversations::{
     CONVERSATION_COLUMNS, assign, channel_kind, conversation_row, get_conversation,
@@ -62,23 +62,40 @@ pub(super) fn create_identified_visitor(
                 Some(mut found) => {
                     if found.email.is_none() && email.is_some() {
                         found.email = email;
+                        found.email_unverified = true;
                         found.updated_at = now();
                         write_contact(c, &found)?;
                     }
                     found
                 }
                 None => {
+                    let unverified = email.is_some();
                     let new = NewContact {
                         email,
                         ..NewContact::default()
                     };
-                    insert_contact(c, account, new, Some(external_id))?
+                    let mut made = insert_contact(c, account, new, Some(external_id))?;
+                    if unverified {
+                        made.email_unverified = true;
+                        write_contact(c, &made)?;
+                    }
+                    made
                 }
             }
         }
         VisitorIdentity::Email(email) => match contact_by(c, account, "email", email.as_str())? {
-            Some(found) => found,
-            None => {
+            Some(found) if !found.email_unverified => found,
+            found => {
+                if let Some(mut claimed) = found {
+                    // Typed by some visitor, unchecked: the signed owner takes the address.
+                    claimed.email = None;
+                    claimed.email_unverified = false;
+                    claimed
+                        .properties
+                        .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+                    claimed.updated_at = now();
+                    write_contact(c, &claimed)?;
+                }
                 let new = NewContact {
                     email: Some(email),
                     ..NewContact::default()
@@ -89,6 +106,37 @@ pub(super) fn create_identified_visitor(
     };
     let visitor = insert_visitor(c, account, channel, contact.id, token_hash)?;
     Ok((visitor, contact))
+}
+
+/// See `Store::set_visitor_email`.
+pub(super) fn set_visitor_email(
+    c: &Connection,
+    account: AccountId,
+    visitor: VisitorId,
+    email: EmailAddress,
+) -> Result<Contact, Fail> {
+    let visitor = c
+        .prepare_cached(&format!(
+            "SELECT {VISITOR_COLUMNS} FROM visitors WHERE account_id = ?1 AND id = ?2"
+        ))?
+        .query_row(params![account, visitor], visitor_row)
+        .optional()?
+        .ok_or_else(|| not_found("visitor"))?;
+    let mut contact = get_contact(c, account, visitor.contact_id)?;
+    if contact.email.as_ref() == Some(&email) {
+        return Ok(contact);
+    }
+    if contact.email.is_none() && contact_by(c, account, "email", email.as_str())?.is_none() {
+        contact.email = Some(email);
+        contact.email_unverified = true;
+    } else {
+        contact
+            .properties
+            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+    }
+    contact.updated_at = now();
+    write_contact(c, &contact)?;
+    Ok(contact)
 }
 
 /// The account's contact whose `column` (email or external_id) is `value`.
