@@ -154,14 +154,21 @@ async fn a_signed_user_id_attaches_the_visitor_to_that_users_contact(backend: Ba
         .await;
     assert_eq!(shown.status, 200, "{}", shown.body);
     assert_eq!(shown.body["external_id"], "user-42");
+    assert_eq!(
+        shown.body["email_unverified"], true,
+        "the email came unsigned"
+    );
 
-    // With no user id the email itself is signed, and finds the contact holding it.
+    // With no user id the email itself is signed: a new contact, then found by it.
     let by_email = json!({
-        "email": "sam@example.com",
-        "hash": identity_hash(&site.secret, "sam@example.com"),
+        "email": "kim@example.com",
+        "hash": identity_hash(&site.secret, "kim@example.com"),
     });
+    let (_, kim) = site.visitor(by_email.clone()).await;
+    assert_ne!(kim.contact_id, contact.id);
     let (_, same) = site.visitor(by_email).await;
-    assert_eq!(same.contact_id, contact.id);
+    assert_eq!(same.contact_id, kim.contact_id);
+    assert!(!site.contact_of(&kim).await.email_unverified);
 
     // Where verification is optional, a visitor may still come anonymously.
     let (_, anonymous) = site.visitor(Value::Null).await;
@@ -293,6 +300,7 @@ async fn an_anonymous_visitor_becomes_a_contact_by_giving_an_email(backend: Back
         contact.id, visitor.contact_id,
         "the same contact, now with an email"
     );
+    assert!(contact.email_unverified, "typed, not checked");
 
     assert_refused(
         &site.give_email(Some(&token), "ann at example").await,
@@ -350,7 +358,42 @@ async fn giving_someone_elses_email_reaches_none_of_their_history(backend: Backe
     );
 }
 
+async fn typing_someones_address_first_does_not_catch_their_signed_visits(backend: Backend) {
+    let site = Site::new(backend, false).await;
+    let (squatter_token, squatter) = site.visitor(Value::Null).await;
+    let typed = site
+        .give_email(Some(&squatter_token), "lee@example.com")
+        .await;
+    assert_eq!(typed.status, 204, "{}", typed.body);
+
+    let signed = json!({
+        "email": "lee@example.com",
+        "hash": identity_hash(&site.secret, "lee@example.com"),
+    });
+    let (lee_token, lee) = site.visitor(signed).await;
+    assert_ne!(lee.contact_id, squatter.contact_id);
+    let (mut socket, _) = site.connect(&lee_token).await;
+    socket
+        .send(json!({"type": "send", "client_id": uuid(), "body": "my new address is …"}))
+        .await;
+    assert_eq!(socket.next().await["type"], "ack");
+
+    let (_, hello) = site.connect(&squatter_token).await;
+    assert_eq!(
+        hello["conversation"],
+        Value::Null,
+        "the squatter sees nothing of Lee's"
+    );
+    let lee_contact = site.contact_of(&lee).await;
+    assert_eq!(
+        lee_contact.email.as_ref().map(EmailAddress::as_str),
+        Some("lee@example.com")
+    );
+    assert!(!lee_contact.email_unverified);
+}
+
 on_both_backends!(
+    typing_someones_address_first_does_not_catch_their_signed_visits,
     a_signed_user_id_attaches_the_visitor_to_that_users_contact,
     a_forged_or_malformed_identity_is_refused_and_writes_nothing,
     a_channel_requiring_identity_refuses_anonymous_visitors,
