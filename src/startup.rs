@@ -92,8 +92,7 @@ impl Application {
             bus.clone(),
         ));
         let assignments = actors::Assignments::new(store.clone(), bus.clone(), presence.clone());
-        // One crypto provider for every TLS client in the process (a second one would panic).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let webhooks = reqwest::Client::builder()
             .timeout(actors::bots::WEBHOOK_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -179,6 +178,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Makes ring the process's TLS crypto provider (outbound webhooks), once; later calls do
+/// nothing. Two providers compiled in with none chosen would panic at the first TLS client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 async fn openapi_json(api: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {

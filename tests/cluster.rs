@@ -48,6 +48,8 @@ struct Node {
 
 impl Node {
     fn start(db_url: &str, redis_url: &str) -> Self {
+        // This test's own HTTP clients need the TLS provider the server installs for itself.
+        parley::startup::install_crypto_provider();
         let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .env(
                 "PARLEY_CONFIG_DIR",

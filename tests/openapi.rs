@@ -17,7 +17,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         // every other family lives under /api/v1.
         let prefix = match path.file_name().unwrap().to_str().unwrap() {
             "health.rs" => "",
-            "widget.rs" => "/api/v1/widget",
+            "widget.rs" | "widget_identity.rs" => "/api/v1/widget",
             _ => "/api/v1",
         };
         for line in text.lines() {

@@ -451,14 +451,8 @@ async fn call_webhook(
     serde_json::from_slice(&bytes).map_err(|e| format!("answer is not JSON: {e}"))
 }
 
-/// Lowercase hex HMAC-SHA256 of `body` keyed by `secret`.
+/// Lowercase hex HMAC-SHA256 of `body` keyed by `secret` (the `X-Parley-Signature-256` value
+/// after `sha256=`).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    // HMAC takes a key of any length, so this cannot fail; an empty key still signs.
-    let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    crate::channels::identity::hmac_hex(secret, body)
 }

@@ -8,6 +8,10 @@
 //! Must not: touch HTTP or the store. Callers check what needs the store (that `route_to` names
 //! agents of the account).
 
+pub mod identity;
+
+pub use identity::{identity_hash, identity_verified};
+
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -259,7 +263,8 @@ struct ChatInput {
 pub struct ChatSettings {
     /// Pages whose `Origin` may open the widget. Empty: the widget loads nowhere yet.
     pub allowed_origins: Vec<Origin>,
-    /// Refuse visitors who claim a user id without `HMAC-SHA256(user id, identity_secret)`.
+    /// Refuse widget visitors who bring no identity signed with `identity_secret` (see
+    /// [`identity_verified`]); a wrongly signed identity is refused either way.
     pub require_identity_verification: bool,
     /// 32 random bytes, hex.
     pub identity_secret: String,

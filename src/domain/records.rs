@@ -290,6 +290,12 @@ pub struct Contact {
     #[schema(value_type = Object)]
     pub properties: Map<String, Value>,
     pub owner_id: Option<AgentId>,
+    /// The host site's user id, set by a verified widget identity; unique in the account.
+    pub external_id: Option<ExternalId>,
+    /// The email was typed by a widget visitor and nobody checked it. An agent setting the
+    /// email clears this; a signed identity with the same email takes the address over.
+    #[serde(default)]
+    pub email_unverified: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -335,6 +341,23 @@ pub struct Visitor {
     pub contact_id: ContactId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// The contact property keeping an email a widget visitor typed that could not become the
+/// contact's email (another contact holds it, or theirs has one), for an agent to see.
+pub const GIVEN_EMAIL_PROPERTY: &str = "given_email";
+
+/// Who a widget visitor is, as the host site vouched for it with the channel's identity secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitorIdentity {
+    /// The site's user id was signed; the email, if any, came along unsigned, so it is only
+    /// ever stored on this user's contact and never used to find another contact.
+    User {
+        external_id: ExternalId,
+        email: Option<EmailAddress>,
+    },
+    /// No user id: the email itself was signed.
+    Email(EmailAddress),
 }
 
 /// How busy an agent is, for routing.

@@ -131,6 +131,28 @@ impl EmailAddress {
     }
 }
 
+/// Longest external user id a host site may pass for a widget visitor, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+string_value! {
+    /// The host site's own id for a person (its user id), from a verified widget identity.
+    /// Kept exactly as sent (it is the signed value), so surrounding spaces are refused rather
+    /// than trimmed.
+    ExternalId
+}
+
+impl ExternalId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let value = trimmed_nonempty(raw, "the user id", MAX_EXTERNAL_ID_CHARS)?;
+        if value != raw {
+            return Err(InvalidValue::new(
+                "the user id must not start or end with spaces",
+            ));
+        }
+        Ok(Self(value))
+    }
+}
+
 string_value! {
     /// A phone number as the person wrote it, kept to digits and `+ - ( ) .` and spaces.
     Phone

@@ -24,6 +24,7 @@ mod teams;
 mod tickets;
 pub(crate) mod timeline;
 pub mod widget;
+pub mod widget_identity;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -67,7 +68,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         utoipa_actix_web::scope("/api/v1/widget")
             .wrap(widget::cors())
-            .configure(widget::routes),
+            .configure(widget::routes)
+            .configure(widget_identity::routes),
     );
     cfg.service(
         utoipa_actix_web::scope("/api/v1")

@@ -29,6 +29,10 @@ pub struct NewVisitorRequest {
     /// From the channel's embed snippet.
     pub account_id: AccountId,
     pub channel_id: ChannelId,
+    /// Who the host site says the visitor is, signed with the channel's identity secret
+    /// (docs/api.md "Widget identity"). Required when the channel requires verification.
+    #[serde(default)]
+    pub identity: Option<super::widget_identity::IdentityClaim>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,7 +46,7 @@ pub struct NewVisitorResponse {
 #[utoipa::path(tag = "widget", security(()), request_body = NewVisitorRequest, responses(
     (status = 201, body = NewVisitorResponse),
     (status = 400, body = ErrorBody, description = "Malformed JSON"),
-    (status = 403, body = ErrorBody, description = "The page's origin is not allowed for this channel"),
+    (status = 403, body = ErrorBody, description = "The page's origin is not allowed for this channel (`origin_not_allowed`), the identity's hash is wrong (`identity_invalid`), or the channel requires an identity and none came (`identity_required`)"),
     (status = 404, body = ErrorBody, description = "No such chat channel"),
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Too many visitors from this address"),
@@ -63,18 +67,32 @@ async fn create_visitor(
     let NewVisitorRequest {
         account_id,
         channel_id,
+        identity,
     } = body.into_inner()?;
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    widget_channel(&state, account_id, channel_id, origin).await?;
+    let channel = widget_channel(&state, account_id, channel_id, origin).await?;
+    let identity = super::widget_identity::verified_identity(&channel, identity)?;
     let (token, digest) =
         auth::new_token(VISITOR_TOKEN_PREFIX).map_err(|e| ApiError::internal(&e))?;
-    let visitor = state
-        .store
-        .create_visitor(account_id, channel_id, digest)
-        .await?;
+    let visitor = match identity {
+        None => {
+            state
+                .store
+                .create_visitor(account_id, channel_id, digest)
+                .await?
+        }
+        // Another device of the same person: their visitors share the contact and its history.
+        Some(identity) => {
+            state
+                .store
+                .create_identified_visitor(account_id, channel_id, digest, identity)
+                .await?
+                .0
+        }
+    };
     Ok(HttpResponse::build(StatusCode::CREATED).json(NewVisitorResponse { token, visitor }))
 }
 
@@ -296,5 +314,7 @@ pub fn cors() -> actix_cors::Cors {
         .allow_any_origin()
         .allowed_methods(["GET", "POST"])
         .allowed_header(header::CONTENT_TYPE)
+        // The visitor token, on the routes a visitor calls (e.g. giving an email).
+        .allowed_header(header::AUTHORIZATION)
         .max_age(3600)
 }

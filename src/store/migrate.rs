@@ -23,6 +23,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0002_realtime.sql"),
     },
     Migration {
+        version: 3,
+        name: "identity",
+        sql: include_str!("../../migrations/postgres/0003_identity.sql"),
+    },
+    Migration {
         version: 4,
         name: "bots",
         sql: include_str!("../../migrations/postgres/0004_bots.sql"),
@@ -39,6 +44,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "realtime",
         sql: include_str!("../../migrations/sqlite/0002_realtime.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "identity",
+        sql: include_str!("../../migrations/sqlite/0003_identity.sql"),
     },
     Migration {
         version: 4,

@@ -315,6 +315,33 @@ pub trait Store: Send + Sync + 'static {
         channel: ChannelId,
         token_hash: String,
     ) -> StoreResult<Visitor>;
+    /// Like `create_visitor`, but the visitor holds the contact of a verified identity, so one
+    /// person's visitors on several devices share a contact (and its open conversation). For
+    /// `VisitorIdentity::User`: the account's contact with that external id, else a new one
+    /// with it; the unsigned email is stored on that contact (marked `email_unverified`) only
+    /// when it has none and no other contact holds it, and never used to find a contact. For
+    /// `VisitorIdentity::Email`: the account's contact with that email, else a new one; a
+    /// contact holding it unverified is not joined: the address moves from it (to its
+    /// [`GIVEN_EMAIL_PROPERTY`]) to the new contact, so no visitor can pre-claim another's
+    /// address. One transaction; returns the visitor and its contact.
+    async fn create_identified_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+        identity: VisitorIdentity,
+    ) -> StoreResult<(Visitor, Contact)>;
+    /// An email the visitor typed, on their own contact, in one transaction: it becomes the
+    /// contact's email, marked `email_unverified`, when the contact has none and no other
+    /// contact of the account holds it; otherwise (unless it is already the contact's email) it
+    /// is kept in the property [`GIVEN_EMAIL_PROPERTY`]. The visitor never moves to another
+    /// contact. Returns the contact.
+    async fn set_visitor_email(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+        email: EmailAddress,
+    ) -> StoreResult<Contact>;
     /// Any account's visitor by the SHA-256 of its token: the token proves the account.
     async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>>;
     /// The newest conversation, not closed, of the visitor's contact on the visitor's channel.

@@ -61,7 +61,8 @@ macro_rules! chatflow_columns {
 
 macro_rules! contact_columns {
     () => {
-        "id, account_id, email, name, phone, properties, owner_id, created_at, updated_at"
+        "id, account_id, email, name, phone, properties, owner_id, external_id, \
+         email_unverified, created_at, updated_at"
     };
 }
 

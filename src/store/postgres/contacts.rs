@@ -46,7 +46,7 @@ pub(super) async fn get_contact(
 }
 
 /// The contact, locked for the rest of the transaction when `lock` is set.
-async fn read_contact(
+pub(super) async fn read_contact(
     client: &impl GenericClient,
     account: AccountId,
     id: ContactId,
@@ -72,12 +72,16 @@ async fn read_contact(
 }
 
 /// Writes every field of `contact` (already locked in this transaction) and stamps `updated_at`.
-async fn write_contact(client: &impl GenericClient, contact: &Contact) -> StoreResult<Contact> {
+pub(super) async fn write_contact(
+    client: &impl GenericClient,
+    contact: &Contact,
+) -> StoreResult<Contact> {
     let row = query_one(
         client,
         concat!(
             "UPDATE contacts SET email = $3, name = $4, phone = $5, properties = $6, \
-             owner_id = $7, updated_at = $8 WHERE account_id = $1 AND id = $2 RETURNING ",
+             owner_id = $7, updated_at = $8, external_id = $9, email_unverified = $10 \
+             WHERE account_id = $1 AND id = $2 RETURNING ",
             contact_columns!()
         ),
         &[
@@ -89,6 +93,8 @@ async fn write_contact(client: &impl GenericClient, contact: &Contact) -> StoreR
             &Value::Object(contact.properties.clone()),
             &contact.owner_id.map(|o| o.0),
             &now(),
+            &contact.external_id.as_ref().map(ExternalId::as_str),
+            &contact.email_unverified,
         ],
     )
     .await?;
@@ -118,6 +124,7 @@ pub(super) async fn update_contact(
     let mut contact = read_contact(&tx, account, id, true).await?;
     if let Some(email) = patch.email {
         contact.email = email;
+        contact.email_unverified = false;
     }
     if let Some(name) = patch.name {
         contact.name = name;
@@ -217,10 +224,14 @@ pub(super) async fn merge_contacts(
         &[&account.0, &merged_id.0],
     )
     .await?;
-    kept.email = kept.email.or(merged.email);
+    if kept.email.is_none() {
+        kept.email = merged.email;
+        kept.email_unverified = merged.email_unverified;
+    }
     kept.name = kept.name.or(merged.name);
     kept.phone = kept.phone.or(merged.phone);
     kept.owner_id = kept.owner_id.or(merged.owner_id);
+    kept.external_id = kept.external_id.or(merged.external_id);
     for (key, value) in merged.properties {
         kept.properties.entry(key).or_insert(value);
     }

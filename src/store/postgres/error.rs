@@ -86,6 +86,9 @@ fn unique_violation(constraint: &str) -> StoreError {
     match constraint {
         "agents_email_key" => conflict("email", "an agent with this email already exists"),
         "contacts_email_key" => conflict("email", "a contact with this email already exists"),
+        "contacts_external_id_key" => {
+            conflict("external_id", "a contact with this user id already exists")
+        }
         "inboxes_fallback_local_part_key" => conflict(
             "fallback_local_part",
             "this fallback address is already taken",

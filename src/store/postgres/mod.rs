@@ -515,6 +515,24 @@ impl Store for PostgresStore {
     ) -> StoreResult<Visitor> {
         realtime::create_visitor(&self.pool, account, channel, token_hash).await
     }
+    async fn create_identified_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+        identity: VisitorIdentity,
+    ) -> StoreResult<(Visitor, Contact)> {
+        realtime::create_identified_visitor(&self.pool, account, channel, token_hash, identity)
+            .await
+    }
+    async fn set_visitor_email(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+        email: EmailAddress,
+    ) -> StoreResult<Contact> {
+        realtime::set_visitor_email(&self.pool, account, visitor, email).await
+    }
     async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>> {
         realtime::find_visitor(&self.pool, token_hash).await
     }

@@ -11,6 +11,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::contacts::{read_contact, write_contact};
 use super::conversations::{assign, lock_conversation, read_conversation};
 use super::rows::actor_columns;
 use super::{execute, not_found, now, query, query_one, query_opt, rows};
@@ -39,8 +40,27 @@ pub(super) async fn create_visitor(
 ) -> StoreResult<Visitor> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let kind = query_opt(
+    require_chat_channel(&tx, account, channel).await?;
+    let contact_id = ContactId::new();
+    execute(
         &tx,
+        "INSERT INTO contacts (id, account_id, properties, created_at, updated_at) \
+         VALUES ($1, $2, '{}'::jsonb, $3, $3)",
+        &[&contact_id.0, &account.0, &now()],
+    )
+    .await?;
+    let visitor = insert_visitor(&tx, account, channel, contact_id, &token_hash).await?;
+    tx.commit().await?;
+    Ok(visitor)
+}
+
+async fn require_chat_channel(
+    client: &impl GenericClient,
+    account: AccountId,
+    channel: ChannelId,
+) -> StoreResult<()> {
+    let kind = query_opt(
+        client,
         "SELECT kind FROM channels WHERE account_id = $1 AND id = $2",
         &[&account.0, &channel.0],
     )
@@ -58,17 +78,18 @@ pub(super) async fn create_visitor(
             format!("channel {channel} is a {kind} channel; visitors come through chat"),
         ));
     }
-    let at = now();
-    let contact_id = ContactId::new();
-    execute(
-        &tx,
-        "INSERT INTO contacts (id, account_id, properties, created_at, updated_at) \
-         VALUES ($1, $2, '{}'::jsonb, $3, $3)",
-        &[&contact_id.0, &account.0, &at],
-    )
-    .await?;
+    Ok(())
+}
+
+async fn insert_visitor(
+    client: &impl GenericClient,
+    account: AccountId,
+    channel: ChannelId,
+    contact: ContactId,
+    token_hash: &str,
+) -> StoreResult<Visitor> {
     let row = query_one(
-        &tx,
+        client,
         "INSERT INTO visitors (id, account_id, channel_id, contact_id, token_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          RETURNING id, account_id, channel_id, contact_id, created_at",
@@ -76,15 +97,185 @@ pub(super) async fn create_visitor(
             &VisitorId::new().0,
             &account.0,
             &channel.0,
-            &contact_id.0,
+            &contact.0,
             &token_hash,
-            &at,
+            &now(),
         ],
     )
     .await?;
-    let visitor = visitor(&row)?;
+    visitor(&row)
+}
+
+/// A visitor holding the contact of a verified identity (see `Store::create_identified_visitor`).
+/// A contact created meanwhile by another node (the same person opening two devices at once)
+/// is found rather than refused: the insert does nothing on a conflict and the lookup repeats.
+pub(super) async fn create_identified_visitor(
+    pool: &Pool,
+    account: AccountId,
+    channel: ChannelId,
+    token_hash: String,
+    identity: VisitorIdentity,
+) -> StoreResult<(Visitor, Contact)> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    require_chat_channel(&tx, account, channel).await?;
+    let contact = match identity {
+        VisitorIdentity::User { external_id, email } => {
+            // The email was not signed: it may only land on this user's contact, and only where
+            // no other contact already holds it.
+            let email = match email {
+                Some(e)
+                    if contact_by(&tx, account, "email", e.as_str())
+                        .await?
+                        .is_none() =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            };
+            let id = external_id.as_str();
+            match contact_by(&tx, account, "external_id", id).await? {
+                Some(mut found) => {
+                    if found.email.is_none() && email.is_some() {
+                        found.email = email;
+                        found.email_unverified = true;
+                        found = write_contact(&tx, &found).await?;
+                    }
+                    found
+                }
+                None => {
+                    insert_contact_or_nothing(&tx, account, email.as_ref(), Some(id), true).await?;
+                    match contact_by(&tx, account, "external_id", id).await? {
+                        Some(found) => found,
+                        // The email was taken meanwhile, which made the insert do nothing:
+                        // the user's contact goes without it.
+                        None => {
+                            insert_contact_or_nothing(&tx, account, None, Some(id), false).await?;
+                            contact_by(&tx, account, "external_id", id)
+                                .await?
+                                .ok_or_else(email_taken)?
+                        }
+                    }
+                }
+            }
+        }
+        VisitorIdentity::Email(email) => {
+            match contact_by(&tx, account, "email", email.as_str()).await? {
+                Some(found) if !found.email_unverified => found,
+                found => {
+                    if let Some(mut claimed) = found {
+                        // Typed by some visitor, unchecked: the signed owner takes the address.
+                        claimed.email = None;
+                        claimed.email_unverified = false;
+                        claimed
+                            .properties
+                            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+                        write_contact(&tx, &claimed).await?;
+                    }
+                    insert_contact_or_nothing(&tx, account, Some(&email), None, false).await?;
+                    contact_by(&tx, account, "email", email.as_str())
+                        .await?
+                        .ok_or_else(email_taken)?
+                }
+            }
+        }
+    };
+    let visitor = insert_visitor(&tx, account, channel, contact.id, &token_hash).await?;
     tx.commit().await?;
-    Ok(visitor)
+    Ok((visitor, contact))
+}
+
+/// See `Store::set_visitor_email`. The contact row is locked, so two emails given at once
+/// apply one after the other.
+pub(super) async fn set_visitor_email(
+    pool: &Pool,
+    account: AccountId,
+    visitor_id: VisitorId,
+    email: EmailAddress,
+) -> StoreResult<Contact> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let found = query_opt(
+        &tx,
+        "SELECT id, account_id, channel_id, contact_id, created_at FROM visitors \
+         WHERE account_id = $1 AND id = $2",
+        &[&account.0, &visitor_id.0],
+    )
+    .await?
+    .ok_or(not_found("visitor"))?;
+    let found = visitor(&found)?;
+    let mut contact = read_contact(&tx, account, found.contact_id, true).await?;
+    if contact.email.as_ref() == Some(&email) {
+        return Ok(contact);
+    }
+    if contact.email.is_none()
+        && contact_by(&tx, account, "email", email.as_str())
+            .await?
+            .is_none()
+    {
+        contact.email = Some(email);
+        contact.email_unverified = true;
+    } else {
+        contact
+            .properties
+            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+    }
+    let contact = write_contact(&tx, &contact).await?;
+    tx.commit().await?;
+    Ok(contact)
+}
+
+/// Only reached when a contact with the value looked for was inserted and then deleted (e.g.
+/// merged away) between this transaction's insert and its lookup.
+fn email_taken() -> StoreError {
+    StoreError::Conflict {
+        field: "email",
+        message: "a contact with this email already exists".into(),
+    }
+}
+
+/// The account's contact whose `column` (email or external_id) is `value`.
+async fn contact_by(
+    client: &impl GenericClient,
+    account: AccountId,
+    column: &'static str,
+    value: &str,
+) -> StoreResult<Option<Contact>> {
+    let sql = format!(
+        "SELECT {} FROM contacts WHERE account_id = $1 AND {column} = $2",
+        contact_columns!()
+    );
+    query_opt(client, &sql, &[&account.0, &value])
+        .await?
+        .as_ref()
+        .map(rows::contact)
+        .transpose()
+}
+
+/// `email_unverified` is set only when an email is given.
+async fn insert_contact_or_nothing(
+    client: &impl GenericClient,
+    account: AccountId,
+    email: Option<&EmailAddress>,
+    external_id: Option<&str>,
+    email_unverified: bool,
+) -> StoreResult<()> {
+    execute(
+        client,
+        "INSERT INTO contacts (id, account_id, email, external_id, email_unverified, properties, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, '{}'::jsonb, $6, $6) ON CONFLICT DO NOTHING",
+        &[
+            &ContactId::new().0,
+            &account.0,
+            &email.map(EmailAddress::as_str),
+            &external_id,
+            &(email_unverified && email.is_some()),
+            &now(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn find_visitor(pool: &Pool, token_hash: &str) -> StoreResult<Option<Visitor>> {

@@ -199,6 +199,8 @@ pub(super) fn contact(row: &Row) -> StoreResult<Contact> {
         phone: parsed_opt(row, "phone", Phone::parse)?,
         properties: object(row, "properties")?,
         owner_id: get::<Option<Uuid>>(row, "owner_id")?.map(AgentId),
+        external_id: parsed_opt(row, "external_id", ExternalId::parse)?,
+        email_unverified: get(row, "email_unverified")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })

@@ -77,6 +77,7 @@ text_columns!(
     Name,
     EmailAddress,
     Phone,
+    ExternalId,
     WebUrl,
     Body,
     AgentRole,

@@ -8,10 +8,10 @@ use super::{Fail, Filter, into_page, invalid, not_found, require_ref};
 use crate::domain::*;
 use crate::store::{Page, PageRequest};
 
-const CONTACT_COLUMNS: &str =
-    "id, account_id, email, name, phone, properties, owner_id, created_at, updated_at";
+pub(super) const CONTACT_COLUMNS: &str = "id, account_id, email, name, phone, properties, \
+     owner_id, external_id, email_unverified, created_at, updated_at";
 
-fn contact_row(r: &Row) -> rusqlite::Result<Contact> {
+pub(super) fn contact_row(r: &Row) -> rusqlite::Result<Contact> {
     Ok(Contact {
         id: r.get("id")?,
         account_id: r.get("account_id")?,
@@ -20,6 +20,8 @@ fn contact_row(r: &Row) -> rusqlite::Result<Contact> {
         phone: r.get("phone")?,
         properties: r.get::<_, Json<_>>("properties")?.0,
         owner_id: r.get("owner_id")?,
+        external_id: r.get("external_id")?,
+        email_unverified: r.get("email_unverified")?,
         created_at: r.get::<_, Ts>("created_at")?.0,
         updated_at: r.get::<_, Ts>("updated_at")?.0,
     })
@@ -42,10 +44,11 @@ fn merge_properties(stored: &mut Map<String, Value>, patch: Map<String, Value>) 
     }
 }
 
-fn write_contact(c: &Connection, contact: &Contact) -> Result<(), Fail> {
+pub(super) fn write_contact(c: &Connection, contact: &Contact) -> Result<(), Fail> {
     c.prepare_cached(
         "UPDATE contacts SET email = ?3, name = ?4, name_folded = ?5, phone = ?6,
-            properties = ?7, owner_id = ?8, updated_at = ?9
+            properties = ?7, owner_id = ?8, updated_at = ?9, external_id = ?10,
+            email_unverified = ?11
          WHERE account_id = ?1 AND id = ?2",
     )?
     .execute(params![
@@ -58,6 +61,8 @@ fn write_contact(c: &Connection, contact: &Contact) -> Result<(), Fail> {
         Json(&contact.properties),
         contact.owner_id,
         Ts(contact.updated_at),
+        contact.external_id,
+        contact.email_unverified,
     ])?;
     Ok(())
 }
@@ -66,6 +71,16 @@ pub(super) fn create_contact(
     c: &Connection,
     account: AccountId,
     new: NewContact,
+) -> Result<Contact, Fail> {
+    insert_contact(c, account, new, None)
+}
+
+/// Creates a contact, with the host site's user id when it comes from a verified identity.
+pub(super) fn insert_contact(
+    c: &Connection,
+    account: AccountId,
+    new: NewContact,
+    external_id: Option<ExternalId>,
 ) -> Result<Contact, Fail> {
     if let Some(owner) = &new.owner_id {
         require_ref(c, "agents", account, owner, "owner_id", "agent")?;
@@ -79,13 +94,15 @@ pub(super) fn create_contact(
         phone: new.phone,
         properties: new.properties,
         owner_id: new.owner_id,
+        external_id,
+        email_unverified: false,
         created_at: now,
         updated_at: now,
     };
     c.prepare_cached(
         "INSERT INTO contacts (id, account_id, email, name, name_folded, phone, properties,
-            owner_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            owner_id, created_at, updated_at, external_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         contact.id,
@@ -98,6 +115,7 @@ pub(super) fn create_contact(
         contact.owner_id,
         Ts(contact.created_at),
         Ts(contact.updated_at),
+        contact.external_id,
     ])?;
     Ok(contact)
 }
@@ -124,6 +142,7 @@ pub(super) fn update_contact(
     let mut contact = get_contact(c, account, id)?;
     if let Some(email) = patch.email {
         contact.email = email;
+        contact.email_unverified = false;
     }
     if let Some(name) = patch.name {
         contact.name = name;
@@ -207,6 +226,7 @@ pub(super) fn merge_contacts(
         .execute(params![account, merged])?;
     if contact.email.is_none() {
         contact.email = other.email;
+        contact.email_unverified = other.email_unverified;
     }
     if contact.name.is_none() {
         contact.name = other.name;
@@ -216,6 +236,9 @@ pub(super) fn merge_contacts(
     }
     if contact.owner_id.is_none() {
         contact.owner_id = other.owner_id;
+    }
+    if contact.external_id.is_none() {
+        contact.external_id = other.external_id;
     }
     for (key, value) in other.properties {
         contact.properties.entry(key).or_insert(value);

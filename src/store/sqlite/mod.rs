@@ -245,6 +245,11 @@ const UNIQUE_RULES: &[(&str, &str, &str)] = &[
         "a contact with this email address already exists",
     ),
     (
+        "contacts.external_id",
+        "external_id",
+        "a contact with this user id already exists",
+    ),
+    (
         "timeline_items.client_id",
         "client_id",
         "an item with this client id already exists in the conversation",
@@ -791,6 +796,27 @@ impl Store for SqliteStore {
         token_hash: String,
     ) -> StoreResult<Visitor> {
         self.write(move |c| realtime::create_visitor(c, account, channel, token_hash))
+            .await
+    }
+    async fn create_identified_visitor(
+        &self,
+        account: AccountId,
+        channel: ChannelId,
+        token_hash: String,
+        identity: VisitorIdentity,
+    ) -> StoreResult<(Visitor, Contact)> {
+        self.write(move |c| {
+            realtime::create_identified_visitor(c, account, channel, token_hash, identity)
+        })
+        .await
+    }
+    async fn set_visitor_email(
+        &self,
+        account: AccountId,
+        visitor: VisitorId,
+        email: EmailAddress,
+    ) -> StoreResult<Contact> {
+        self.write(move |c| realtime::set_visitor_email(c, account, visitor, email))
             .await
     }
     async fn find_visitor(&self, token_hash: &str) -> StoreResult<Option<Visitor>> {

@@ -8,7 +8,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::columns::{SqlUuid, Ts, actor_columns, actor_from, now};
-use super::contacts::create_contact;
+use super::contacts::{
+    CONTACT_COLUMNS, contact_row, create_contact, get_contact, insert_contact, write_contact,
+};
 use super::conversations::{
     CONVERSATION_COLUMNS, assign, channel_kind, conversation_row, get_conversation,
 };
@@ -34,6 +36,128 @@ pub(super) fn create_visitor(
     channel: ChannelId,
     token_hash: String,
 ) -> Result<Visitor, Fail> {
+    require_chat_channel(c, account, channel)?;
+    let contact = create_contact(c, account, NewContact::default())?;
+    insert_visitor(c, account, channel, contact.id, token_hash)
+}
+
+/// A visitor holding the contact of a verified identity (see `Store::create_identified_visitor`).
+pub(super) fn create_identified_visitor(
+    c: &Connection,
+    account: AccountId,
+    channel: ChannelId,
+    token_hash: String,
+    identity: VisitorIdentity,
+) -> Result<(Visitor, Contact), Fail> {
+    require_chat_channel(c, account, channel)?;
+    let contact = match identity {
+        VisitorIdentity::User { external_id, email } => {
+            // The email was not signed: it may only land on this user's contact, and only where
+            // no other contact already holds it.
+            let email = match email {
+                Some(e) if contact_by(c, account, "email", e.as_str())?.is_none() => Some(e),
+                _ => None,
+            };
+            match contact_by(c, account, "external_id", external_id.as_str())? {
+                Some(mut found) => {
+                    if found.email.is_none() && email.is_some() {
+                        found.email = email;
+                        found.email_unverified = true;
+                        found.updated_at = now();
+                        write_contact(c, &found)?;
+                    }
+                    found
+                }
+                None => {
+                    let unverified = email.is_some();
+                    let new = NewContact {
+                        email,
+                        ..NewContact::default()
+                    };
+                    let mut made = insert_contact(c, account, new, Some(external_id))?;
+                    if unverified {
+                        made.email_unverified = true;
+                        write_contact(c, &made)?;
+                    }
+                    made
+                }
+            }
+        }
+        VisitorIdentity::Email(email) => match contact_by(c, account, "email", email.as_str())? {
+            Some(found) if !found.email_unverified => found,
+            found => {
+                if let Some(mut claimed) = found {
+                    // Typed by some visitor, unchecked: the signed owner takes the address.
+                    claimed.email = None;
+                    claimed.email_unverified = false;
+                    claimed
+                        .properties
+                        .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+                    claimed.updated_at = now();
+                    write_contact(c, &claimed)?;
+                }
+                let new = NewContact {
+                    email: Some(email),
+                    ..NewContact::default()
+                };
+                insert_contact(c, account, new, None)?
+            }
+        },
+    };
+    let visitor = insert_visitor(c, account, channel, contact.id, token_hash)?;
+    Ok((visitor, contact))
+}
+
+/// See `Store::set_visitor_email`.
+pub(super) fn set_visitor_email(
+    c: &Connection,
+    account: AccountId,
+    visitor: VisitorId,
+    email: EmailAddress,
+) -> Result<Contact, Fail> {
+    let visitor = c
+        .prepare_cached(&format!(
+            "SELECT {VISITOR_COLUMNS} FROM visitors WHERE account_id = ?1 AND id = ?2"
+        ))?
+        .query_row(params![account, visitor], visitor_row)
+        .optional()?
+        .ok_or_else(|| not_found("visitor"))?;
+    let mut contact = get_contact(c, account, visitor.contact_id)?;
+    if contact.email.as_ref() == Some(&email) {
+        return Ok(contact);
+    }
+    if contact.email.is_none() && contact_by(c, account, "email", email.as_str())?.is_none() {
+        contact.email = Some(email);
+        contact.email_unverified = true;
+    } else {
+        contact
+            .properties
+            .insert(GIVEN_EMAIL_PROPERTY.into(), email.as_str().into());
+    }
+    contact.updated_at = now();
+    write_contact(c, &contact)?;
+    Ok(contact)
+}
+
+/// The account's contact whose `column` (email or external_id) is `value`.
+fn contact_by(
+    c: &Connection,
+    account: AccountId,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Contact>, Fail> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ?1 AND {column} = ?2"
+    ))?
+    .query_row(params![account, value], contact_row)
+    .optional()?)
+}
+
+fn require_chat_channel(
+    c: &Connection,
+    account: AccountId,
+    channel: ChannelId,
+) -> Result<(), Fail> {
     match channel_kind(c, account, channel)? {
         Some((_, ChannelKind::Chat)) => {}
         Some((_, kind)) => {
@@ -49,13 +173,22 @@ pub(super) fn create_visitor(
             ));
         }
     }
-    let contact = create_contact(c, account, NewContact::default())?;
+    Ok(())
+}
+
+fn insert_visitor(
+    c: &Connection,
+    account: AccountId,
+    channel: ChannelId,
+    contact: ContactId,
+    token_hash: String,
+) -> Result<Visitor, Fail> {
     let visitor = Visitor {
         id: VisitorId::new(),
         account_id: account,
         channel_id: channel,
-        contact_id: contact.id,
-        created_at: contact.created_at,
+        contact_id: contact,
+        created_at: now(),
     };
     c.prepare_cached(&format!(
         "INSERT INTO visitors ({VISITOR_COLUMNS}, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
