@@ -175,6 +175,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    parley::startup::install_crypto_provider();
     let db = TestDb::new(backend).await;
     let settings = test_settings(&db.url, overrides);
     let app = Application::build(settings).await.expect("build app");
@@ -202,6 +203,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
 
 /// Logs in at `address` through the API; returns the bearer token and the agent.
 pub async fn login_at(address: &str, email: &str, password: &str) -> (String, Agent) {
+    parley::startup::install_crypto_provider();
     let answer = send(
         address,
         "POST",
@@ -224,6 +226,9 @@ pub async fn send(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
+    // The TLS provider the server installs for itself; a test may talk to a server it did
+    // not start in this process.
+    parley::startup::install_crypto_provider();
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut request = client.request(method, format!("{address}{path}"));
