@@ -16,8 +16,10 @@ export function mount(root, config) {
 }
 
 class Widget {
-  constructor(root, { base, account, channel }) {
+  constructor(root, { base, account, channel, fetch: fetcher, WebSocket: Socket }) {
     this.root = root;
+    this.fetch = fetcher || window.fetch.bind(window);
+    this.Socket = Socket || window.WebSocket;
     this.base = base;
     this.account = account;
     this.channel = channel;
@@ -62,7 +64,7 @@ class Widget {
       referrer: document.referrer,
       returning: String(returning),
     });
-    const answer = await fetch(`${this.base}/api/v1/widget/chatflow?${query}`);
+    const answer = await this.fetch(`${this.base}/api/v1/widget/chatflow?${query}`);
     if (answer.status === 204) return; // no chatflow targets this page: no widget
     if (!answer.ok) throw new Error(`chatflow: ${answer.status}`);
     this.chatflow = await answer.json();
@@ -136,7 +138,7 @@ class Widget {
   async token() {
     let token = this.load("token", null);
     if (token) return token;
-    const answer = await fetch(`${this.base}/api/v1/widget/visitors`, {
+    const answer = await this.fetch(`${this.base}/api/v1/widget/visitors`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ account_id: this.account, channel_id: this.channel }),
@@ -160,7 +162,7 @@ class Widget {
     const url = new URL(`/ws/visitor`, this.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.search = new URLSearchParams({ account_id: this.account, channel_id: this.channel });
-    const socket = new WebSocket(url);
+    const socket = new this.Socket(url);
     this.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token }));
     socket.onmessage = (event) => this.onFrame(JSON.parse(event.data));
@@ -250,7 +252,7 @@ class Widget {
     const body = this.ui.input.value.trim();
     if (!body) return;
     this.ui.input.value = "";
-    const pending = { client_id: crypto.randomUUID(), body };
+    const pending = { client_id: clientId(), body };
     this.outbox.push(pending);
     this.save("outbox", this.outbox);
     this.showPending(pending);
@@ -309,6 +311,16 @@ class Widget {
   scroll() {
     this.ui.log.scrollTop = this.ui.log.scrollHeight;
   }
+}
+
+// `crypto.randomUUID` exists only in secure contexts; many sites are still plain HTTP.
+function clientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function availabilityText(availability) {
