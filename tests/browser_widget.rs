@@ -413,6 +413,13 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
             ]
         );
         screenshot(&c, "widget-chat.png").await;
+
+        // A reload: the same visitor, the chat still open, the history shown once.
+        c.refresh().await.unwrap();
+        wait_for_bubble(&c, "visitor", "Great, thanks!").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(bubbles(&c).await.len(), 4, "{:?}", bubbles(&c).await);
+        assert_eq!(w.conversations(1).await[0]["id"], conversation.as_str());
     })
     .await;
 }
@@ -583,6 +590,44 @@ async fn the_widget_reconnects_after_a_server_restart_without_loss_or_duplicates
             ["Before the restart", "While the server was down"],
             "shown once each"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_message_sent_at_once_makes_one_visitor_and_one_conversation() {
+    let w = World::new().await;
+    w.chatflow("/shop", json!({})).await;
+    let page = w.site.page("/shop", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        wait_shown(&c, ".launcher").await;
+        // Opening starts connecting; the message follows before the visitor token is back.
+        js(
+            &c,
+            "root.querySelector('.launcher').click();
+             root.querySelector('textarea').value = 'Quick question';
+             root.querySelector('form').requestSubmit();",
+        )
+        .await;
+        wait_for_bubble(&c, "visitor", "Quick question").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let conversations = w.conversations(1).await;
+        let conversation = conversations[0]["id"].as_str().unwrap();
+        assert_eq!(w.timeline(conversation).await, ["Quick question"]);
+        assert_eq!(
+            js(
+                &c,
+                "return performance.getEntriesByType('resource')
+                .filter(e => e.name.includes('/api/v1/widget/visitors')).length"
+            )
+            .await,
+            1,
+            "one visitor token asked for"
+        );
+        // The browser kept the token of the visitor who wrote: after a reload, the chat is theirs.
+        c.refresh().await.unwrap();
+        wait_for_bubble(&c, "visitor", "Quick question").await;
     })
     .await;
 }

@@ -46,6 +46,14 @@ class Widget {
     }
   }
 
+  forget(name) {
+    try {
+      localStorage.removeItem(`${this.key}:${name}`);
+    } catch {
+      // Blocked storage held nothing.
+    }
+  }
+
   save(name, value) {
     try {
       localStorage.setItem(`${this.key}:${name}`, JSON.stringify(value));
@@ -104,6 +112,9 @@ class Widget {
       panel.insertBefore(meet, form);
     }
     shell.append(launcher, panel);
+    // Unstyled until the stylesheet is in: shown then (or without it, if it cannot load).
+    shell.hidden = true;
+    style.onload = style.onerror = () => (shell.hidden = false);
     this.root.append(style, shell);
     this.ui = { shell, launcher, panel, log, typing, status, input, form };
 
@@ -114,7 +125,7 @@ class Widget {
       this.submit();
     });
     input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         this.submit();
       }
@@ -151,13 +162,18 @@ class Widget {
   }
 
   async connect() {
-    if (this.socket) return;
+    // One attempt at a time: a second caller (a click and a send in quick succession) would
+    // otherwise ask for a second visitor token and open a second socket.
+    if (this.socket || this.connecting) return;
+    this.connecting = true;
     let token;
     try {
       token = await this.token();
     } catch (e) {
       this.showStatus("Chat is unavailable right now.");
       return this.reconnectLater();
+    } finally {
+      this.connecting = false;
     }
     const url = new URL(`/ws/visitor`, this.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -190,7 +206,7 @@ class Widget {
         this.retry = RETRY_MIN_MS;
         this.showStatus(null);
         if (frame.conversation) {
-          this.conversation = frame.conversation.id;
+          this.follow(frame.conversation.id);
           this.frame({ type: "subscribe", after_seq: this.lastSeq });
         }
         for (const pending of this.outbox) this.frame({ type: "send", ...pending });
@@ -199,11 +215,9 @@ class Widget {
         this.addItem(frame.item);
         break;
       case "ack": {
-        const first = this.conversation === null;
-        this.conversation = frame.conversation_id;
         this.outbox = this.outbox.filter((p) => p.client_id !== frame.client_id);
         this.save("outbox", this.outbox);
-        if (first) this.frame({ type: "subscribe", after_seq: this.lastSeq });
+        if (this.follow(frame.conversation_id)) this.frame({ type: "subscribe", after_seq: this.lastSeq });
         break;
       }
       case "typing":
@@ -218,12 +232,25 @@ class Widget {
       case "error":
         if (frame.code === "not_found" && !this.conversation) break; // nothing to resume yet
         if (frame.code === "unauthenticated") {
-          this.save("token", null); // a forgotten or revoked token: start as a new visitor
-          localStorage.removeItem(`${this.key}:token`);
+          this.forget("token"); // a forgotten or revoked token: start as a new visitor
         }
         if (frame.client_id) this.showStatus(frame.message);
         break;
     }
+  }
+
+  // Answers whether `id` is a conversation other than the one followed so far. A new one (the
+  // last was closed) numbers its items from 1 again: what is shown stays, as history.
+  follow(id) {
+    if (this.conversation === id) return false;
+    if (this.conversation !== null) {
+      for (const n of this.ui.log.querySelectorAll("[data-seq]")) n.removeAttribute("data-seq");
+      this.items.clear();
+      this.lastSeq = 0;
+      this.agentRead = 0;
+    }
+    this.conversation = id;
+    return true;
   }
 
   addItem(item) {
