@@ -82,12 +82,27 @@ impl Site {
     /// Adds a page at `path` with `head` and the embed `snippet` before `</body>`; answers its URL.
     fn page(&self, path: &str, head: &str, snippet: &str) -> String {
         let html = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title>{head}</head>\
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title>{RECORD_ERRORS}{head}</head>\
              <body><h1>Acme shop</h1><p>Plans and prices.</p><button>Buy</button>{snippet}</body></html>"
         );
         self.pages.lock().unwrap().insert(path.to_owned(), html);
         format!("{}{path}", self.origin)
     }
+}
+
+/// Keeps the page's script errors, rejected promises and console warnings and errors (the
+/// widget reports its failures there) in `window.__problems`.
+const RECORD_ERRORS: &str = "<script>window.__problems = [];
+  addEventListener('error', (e) => __problems.push(`error: ${e.message}`));
+  addEventListener('unhandledrejection', (e) => __problems.push(`rejection: ${e.reason}`));
+  for (const level of ['warn', 'error']) {
+    const original = console[level];
+    console[level] = (...args) => { __problems.push(`${level}: ${args.join(' ')}`); original(...args); };
+  }</script>";
+
+/// Asserts the page has seen no script error or console warning so far.
+async fn no_problems(c: &Client) {
+    assert_eq!(js(c, "return window.__problems").await, json!([]));
 }
 
 /// A Parley with a chat channel allowing the site's origin, and its embed snippet.
@@ -368,6 +383,15 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
             "return root.querySelector('.typing').hidden;",
         )
         .await;
+        agent
+            .send(json!({"type": "read", "conversation_id": conversation, "seq": seen[0].0}))
+            .await;
+        wait_for(
+            &c,
+            "the agent's read receipt",
+            "return root.querySelector('.bubble.visitor.seen')?.textContent;",
+        )
+        .await;
 
         // The visitor types: the agent is told.
         widget_element(&c, ".compose textarea")
@@ -397,7 +421,7 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
             bubbles(&c).await,
             [
                 ("bubble welcome agent", "Hi! Questions about a plan?"),
-                ("bubble visitor", "Hello, is the pro plan monthly?"),
+                ("bubble visitor seen", "Hello, is the pro plan monthly?"),
                 ("bubble agent", "Yes, billed monthly."),
                 ("bubble visitor", "Great, thanks!"),
             ]
@@ -420,6 +444,7 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(bubbles(&c).await.len(), 4, "{:?}", bubbles(&c).await);
         assert_eq!(w.conversations(1).await[0]["id"], conversation.as_str());
+        no_problems(&c).await;
     })
     .await;
 }
@@ -469,6 +494,7 @@ async fn the_widget_shows_only_on_targeted_pages() {
             "We're away: leave a message."
         );
         screenshot(&c, "widget-away.png").await;
+        no_problems(&c).await;
     })
     .await;
 }
@@ -526,6 +552,7 @@ async fn the_widget_works_on_a_hostile_page() {
             size, "15px",
             "the page's font size does not reach the widget"
         );
+        no_problems(&c).await;
     })
     .await;
 }
@@ -590,6 +617,7 @@ async fn the_widget_reconnects_after_a_server_restart_without_loss_or_duplicates
             ["Before the restart", "While the server was down"],
             "shown once each"
         );
+        no_problems(&c).await;
     })
     .await;
 }
@@ -628,6 +656,7 @@ async fn a_first_message_sent_at_once_makes_one_visitor_and_one_conversation() {
         // The browser kept the token of the visitor who wrote: after a reload, the chat is theirs.
         c.refresh().await.unwrap();
         wait_for_bubble(&c, "visitor", "Quick question").await;
+        no_problems(&c).await;
     })
     .await;
 }
