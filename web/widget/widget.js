@@ -88,7 +88,7 @@ class Widget {
     const shell = el("div", { class: "parley" });
     if (branding.color) shell.style.setProperty("--accent", branding.color);
     const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat" });
-    launcher.append(el("span", { class: "launcher-icon", "aria-hidden": "true" }, "💬"));
+    launcher.append(chatIcon());
     const panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat", hidden: "" });
     const header = el("header", { class: "header" });
     if (branding.avatar_url) header.append(el("img", { class: "avatar", src: branding.avatar_url, alt: "" }));
@@ -356,6 +356,19 @@ function availabilityText(availability) {
     return availability.typically_replies_in ? `Typically replies in ${availability.typically_replies_in}` : "Online";
   }
   return availability.message || "We're away right now";
+}
+
+// Drawn, not an emoji: a machine without an emoji font would show an empty box.
+function chatIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2h-9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
 }
 
 function bubble(kind, text) {
