@@ -571,6 +571,11 @@ async fn the_widget_reconnects_after_a_server_restart_without_loss_or_duplicates
         let conversation = conversations[0]["id"].as_str().unwrap().to_owned();
 
         w.app.stop().await;
+        wait_shown(&c, ".status").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.status').textContent").await,
+            "Reconnecting…"
+        );
         type_and_send(&c, "While the server was down").await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(
@@ -582,9 +587,15 @@ async fn the_widget_reconnects_after_a_server_restart_without_loss_or_duplicates
             1,
             "the message waits, shown as pending"
         );
+        screenshot(&c, "widget-reconnecting.png").await;
         w.app.start_again().await;
 
         wait_for_bubble(&c, "visitor", "While the server was down").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.status').hidden").await,
+            true,
+            "back online, the status is gone"
+        );
         // The agent's reply after the restart reaches the reconnected widget.
         let reply = w
             .app

@@ -185,6 +185,7 @@ class Widget {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      if (this.ready || this.outbox.length > 0) this.showStatus("Reconnecting…");
       this.ready = false;
       this.reconnectLater();
     };
