@@ -450,12 +450,13 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_widget_shows_only_on_targeted_pages() {
+async fn each_page_shows_its_chatflow_and_an_untargeted_page_none() {
     let w = World::new().await;
     w.chatflow("/shop", json!({})).await;
     w.chatflow(
         "/closed",
-        json!({"availability": {"hours": {}, "away_message": "We're away: leave a message."}}),
+        json!({"availability": {"hours": {}, "away_message": "We're away: leave a message."},
+               "branding": {"display_name": "Night desk", "color": "#7c3aed"}}),
     )
     .await;
     let untargeted = w.site.page("/about", "", &w.snippet);
@@ -484,11 +485,21 @@ async fn the_widget_shows_only_on_targeted_pages() {
 
         c.goto(&targeted).await.unwrap();
         wait_shown(&c, ".launcher").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.name').textContent").await,
+            "Acme support",
+            "the chatflow of /shop"
+        );
 
         c.goto(&away).await.unwrap();
         wait_shown(&c, ".launcher").await;
         widget_element(&c, ".launcher").await.click().await.unwrap();
         wait_shown(&c, ".availability").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.name').textContent").await,
+            "Night desk",
+            "the chatflow of /closed"
+        );
         assert_eq!(
             js(&c, "return root.querySelector('.availability').textContent").await,
             "We're away: leave a message."
