@@ -682,3 +682,67 @@ async fn a_first_message_sent_at_once_makes_one_visitor_and_one_conversation() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_closed_chat_shows_as_unread_until_opened() {
+    let w = World::new().await;
+    w.chatflow("/shop", json!({})).await;
+    let page = w.site.page("/shop", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        open_and_send(&c, "Do you ship abroad?").await;
+        wait_for_bubble(&c, "visitor", "Do you ship abroad?").await;
+        let conversations = w.conversations(1).await;
+        let conversation = conversations[0]["id"].as_str().unwrap().to_owned();
+        widget_element(&c, ".close").await.click().await.unwrap();
+        wait_shown(&c, ".launcher").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.badge').hidden").await,
+            true,
+            "nothing unread yet"
+        );
+
+        let reply = w
+            .app
+            .post(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                &w.app.admin_token,
+                json!({"client_id": uuid(), "body": "Yes, to most countries."}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        wait_shown(&c, ".badge").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.badge').textContent").await,
+            "1"
+        );
+        screenshot(&c, "widget-unread.png").await;
+
+        // Still unread on the next page load; read once the chat is opened, and then for good.
+        c.refresh().await.unwrap();
+        wait_shown(&c, ".badge").await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.badge').textContent").await,
+            "1"
+        );
+        widget_element(&c, ".launcher").await.click().await.unwrap();
+        wait_for_bubble(&c, "agent", "Yes, to most countries.").await;
+        widget_element(&c, ".close").await.click().await.unwrap();
+        c.refresh().await.unwrap();
+        wait_for(
+            &c,
+            "the history loaded behind the closed launcher",
+            "return [...root.querySelectorAll('.bubble.agent')]
+                .some(n => n.textContent === 'Yes, to most countries.');",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            js(&c, "return root.querySelector('.badge').hidden").await,
+            true,
+            "a message read before is not unread again"
+        );
+        no_problems(&c).await;
+    })
+    .await;
+}

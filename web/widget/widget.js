@@ -32,6 +32,10 @@ class Widget {
     this.ready = false;
     this.retry = RETRY_MIN_MS;
     this.agentRead = 0;
+    // The newest item shown with the chat open ({conversation, seq}): later agent messages count
+    // as unread on the closed launcher, across page loads.
+    this.seen = this.load("seen", null);
+    this.unread = 0;
     this.typingSent = false;
     this.typingTimer = null;
     this.agentTypingTimer = null;
@@ -88,7 +92,8 @@ class Widget {
     const shell = el("div", { class: "parley" });
     if (branding.color) shell.style.setProperty("--accent", branding.color);
     const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat" });
-    launcher.append(chatIcon());
+    const badge = el("span", { class: "badge", hidden: "" });
+    launcher.append(chatIcon(), badge);
     const panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat", hidden: "" });
     const header = el("header", { class: "header" });
     if (branding.avatar_url) header.append(el("img", { class: "avatar", src: branding.avatar_url, alt: "" }));
@@ -116,7 +121,7 @@ class Widget {
     shell.hidden = true;
     style.onload = style.onerror = () => (shell.hidden = false);
     this.root.append(style, shell);
-    this.ui = { shell, launcher, panel, log, typing, status, input, form };
+    this.ui = { shell, launcher, badge, panel, log, typing, status, input, form };
 
     launcher.addEventListener("click", () => this.open(true));
     close.addEventListener("click", () => this.open(false));
@@ -140,6 +145,8 @@ class Widget {
     this.ui.launcher.hidden = yes;
     this.save("open", yes);
     if (yes) {
+      this.unread = 0;
+      this.showUnread();
       this.ui.input.focus();
       this.markRead();
       if (!this.socket) this.connect();
@@ -271,6 +278,11 @@ class Widget {
     const firstPending = this.ui.log.querySelector("[data-client-id]");
     this.ui.log.insertBefore(node, after || firstPending || null);
     if (!mine) this.showAgentTyping(false);
+    const seen = this.seen && this.seen.conversation === this.conversation && item.seq <= this.seen.seq;
+    if (!mine && this.ui.panel.hidden && !seen) {
+      this.unread += 1;
+      this.showUnread();
+    }
     this.showRead();
     this.scroll();
     this.markRead();
@@ -321,6 +333,8 @@ class Widget {
 
   markRead() {
     if (!this.ui.panel.hidden && this.conversation && this.lastSeq > 0) {
+      this.seen = { conversation: this.conversation, seq: this.lastSeq };
+      this.save("seen", this.seen);
       this.frame({ type: "read", seq: this.lastSeq });
     }
   }
@@ -329,6 +343,13 @@ class Widget {
     for (const n of this.ui.log.querySelectorAll(".seen")) n.classList.remove("seen");
     const mine = [...this.ui.log.querySelectorAll(".visitor[data-seq]")].filter((n) => Number(n.dataset.seq) <= this.agentRead);
     if (mine.length) mine[mine.length - 1].classList.add("seen");
+  }
+
+  showUnread() {
+    const n = this.unread;
+    this.ui.badge.hidden = n === 0;
+    this.ui.badge.textContent = n > 9 ? "9+" : String(n);
+    this.ui.launcher.setAttribute("aria-label", n ? `Open chat (${n} unread)` : "Open chat");
   }
 
   showStatus(text) {
