@@ -452,7 +452,15 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_page_shows_its_chatflow_and_an_untargeted_page_none() {
     let w = World::new().await;
-    w.chatflow("/shop", json!({})).await;
+    w.chatflow("/shop", json!({"priority": 5})).await;
+    let shop = format!("{}/shop", w.site.origin);
+    w.chatflow(
+        "/shop",
+        json!({"priority": 1, "branding": {"display_name": "Welcome back"},
+               "targeting": [{"kind": "url_starts_with", "value": shop},
+                             {"kind": "visitor_is", "value": "returning"}]}),
+    )
+    .await;
     w.chatflow(
         "/closed",
         json!({"availability": {"hours": {}, "away_message": "We're away: leave a message."},
@@ -505,6 +513,15 @@ async fn each_page_shows_its_chatflow_and_an_untargeted_page_none() {
             "We're away: leave a message."
         );
         screenshot(&c, "widget-away.png").await;
+
+        // Having opened the chat, the browser holds a visitor token: it is a returning visitor.
+        c.goto(&targeted).await.unwrap();
+        wait_for(
+            &c,
+            "the returning visitor's chatflow",
+            "return root && root.querySelector('.name')?.textContent === 'Welcome back';",
+        )
+        .await;
         no_problems(&c).await;
     })
     .await;
