@@ -763,3 +763,30 @@ async fn a_reply_to_a_closed_chat_shows_as_unread_until_opened() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_an_origin_the_channel_does_not_allow_gets_no_widget() {
+    let w = World::new().await;
+    w.chatflow("/", json!({"targeting": []})).await;
+    let elsewhere = Site::start();
+    let page = elsewhere.page("/shop", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        wait_for(
+            &c,
+            "the widget's refusal reported",
+            "return window.__problems.find(p => p.includes('Parley widget'));",
+        )
+        .await;
+        assert_eq!(
+            js(
+                &c,
+                "return root && root.querySelector('.launcher') !== null"
+            )
+            .await,
+            false,
+            "no launcher on another site"
+        );
+    })
+    .await;
+}
