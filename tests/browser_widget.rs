@@ -444,6 +444,22 @@ async fn a_visitor_chats_with_an_agent_from_another_origin() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(bubbles(&c).await.len(), 4, "{:?}", bubbles(&c).await);
         assert_eq!(w.conversations(1).await[0]["id"], conversation.as_str());
+
+        // Escape closes the chat and gives the focus back to the launcher.
+        widget_element(&c, ".compose textarea")
+            .await
+            .send_keys(&char::from(fantoccini::key::Key::Escape).to_string())
+            .await
+            .unwrap();
+        wait_shown(&c, ".launcher").await;
+        assert_eq!(
+            js(
+                &c,
+                "return root.activeElement === root.querySelector('.launcher')"
+            )
+            .await,
+            true
+        );
         no_problems(&c).await;
     })
     .await;

@@ -125,6 +125,9 @@ class Widget {
 
     launcher.addEventListener("click", () => this.open(true));
     close.addEventListener("click", () => this.open(false));
+    panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.open(false);
+    });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.submit();
@@ -137,19 +140,23 @@ class Widget {
     });
     input.addEventListener("input", () => this.typed());
     for (const pending of this.outbox) this.showPending(pending);
-    if (this.load("open", false)) this.open(true);
+    // Reopened as the visitor left it, without taking the page's focus (on a phone, focusing
+    // the message box would pop up the keyboard on every page load).
+    if (this.load("open", false)) this.open(true, false);
   }
 
-  open(yes) {
+  open(yes, focus = true) {
     this.ui.panel.hidden = !yes;
     this.ui.launcher.hidden = yes;
     this.save("open", yes);
     if (yes) {
       this.unread = 0;
       this.showUnread();
-      this.ui.input.focus();
+      if (focus) this.ui.input.focus();
       this.markRead();
       if (!this.socket) this.connect();
+    } else if (focus) {
+      this.ui.launcher.focus();
     }
   }
 
