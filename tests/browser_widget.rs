@@ -115,7 +115,12 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let app = spawn_app(Backend::Sqlite).await;
+        Self::with(&[]).await
+    }
+
+    /// With settings overrides (`PARLEY__…` pairs).
+    async fn with(overrides: &[(&str, &str)]) -> Self {
+        let app = spawn_app_with(Backend::Sqlite, overrides).await;
         let site = Site::start();
         let admin = app.admin_token.clone();
         let inbox = app
@@ -803,6 +808,41 @@ async fn a_page_on_an_origin_the_channel_does_not_allow_gets_no_widget() {
             false,
             "no launcher on another site"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_refused_by_the_rate_limit_go_again_by_themselves() {
+    let w = World::with(&[
+        ("PARLEY__AUTH__VISITOR_MESSAGES_PER_SECOND", "1"),
+        ("PARLEY__AUTH__VISITOR_MESSAGE_BURST", "1"),
+    ])
+    .await;
+    w.chatflow("/shop", json!({})).await;
+    let page = w.site.page("/shop", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        open_and_send(&c, "one").await;
+        wait_for_bubble(&c, "visitor", "one").await;
+        js(
+            &c,
+            "for (const text of ['two', 'three']) {
+               root.querySelector('textarea').value = text;
+               root.querySelector('form').requestSubmit();
+             }",
+        )
+        .await;
+        wait_for_bubble(&c, "visitor", "three").await;
+        wait_for_bubble(&c, "visitor", "two").await;
+        let conversations = w.conversations(1).await;
+        let conversation = conversations[0]["id"].as_str().unwrap();
+        assert_eq!(
+            w.timeline(conversation).await,
+            ["one", "two", "three"],
+            "each once, in order"
+        );
+        no_problems(&c).await;
     })
     .await;
 }

@@ -245,6 +245,11 @@ class Widget {
         }
         break;
       case "error":
+        if (frame.code === "rate_limited" && frame.client_id) {
+          // Refused for now, not for good: the message stays pending and goes again shortly.
+          setTimeout(() => this.resend(frame.client_id), 1000);
+          break;
+        }
         if (frame.code === "not_found" && !this.conversation) break; // nothing to resume yet
         if (frame.code === "unauthenticated") {
           this.forget("token"); // a forgotten or revoked token: start as a new visitor
@@ -293,6 +298,11 @@ class Widget {
     this.showRead();
     this.scroll();
     this.markRead();
+  }
+
+  resend(clientId) {
+    const pending = this.outbox.find((p) => p.client_id === clientId);
+    if (pending) this.frame({ type: "send", ...pending });
   }
 
   submit() {
