@@ -265,7 +265,11 @@ async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the browser never showed {what}; widget: {}",
-            js(c, "return root ? root.innerHTML : 'no shadow root'").await
+            js(
+                c,
+                "return root ? root.innerHTML.slice(0, 1500) : 'no shadow root'"
+            )
+            .await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -842,6 +846,45 @@ async fn messages_refused_by_the_rate_limit_go_again_by_themselves() {
             ["one", "two", "three"],
             "each once, in order"
         );
+        no_problems(&c).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_for_good_is_marked_and_never_sent_again() {
+    let w = World::new().await;
+    w.chatflow("/shop", json!({})).await;
+    let page = w.site.page("/shop", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        open_and_send(&c, "Hello").await;
+        wait_for_bubble(&c, "visitor", "Hello").await;
+        // Longer than a message may be (the text box's own limit does not hold for a script).
+        js(
+            &c,
+            "root.querySelector('textarea').value = 'x'.repeat(20001);
+             root.querySelector('form').requestSubmit();",
+        )
+        .await;
+        wait_for(
+            &c,
+            "the refused message marked",
+            "return root.querySelector('.bubble.visitor.failed') !== null;",
+        )
+        .await;
+        wait_shown(&c, ".status").await;
+        c.refresh().await.unwrap();
+        wait_for_bubble(&c, "visitor", "Hello").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            js(&c, "return root.querySelectorAll('.bubble.visitor').length").await,
+            1,
+            "not resent after a reload"
+        );
+        let conversations = w.conversations(1).await;
+        let conversation = conversations[0]["id"].as_str().unwrap();
+        assert_eq!(w.timeline(conversation).await, ["Hello"]);
         no_problems(&c).await;
     })
     .await;

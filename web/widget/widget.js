@@ -245,11 +245,12 @@ class Widget {
         }
         break;
       case "error":
-        if (frame.code === "rate_limited" && frame.client_id) {
+        if ((frame.code === "rate_limited" || frame.code === "unavailable") && frame.client_id) {
           // Refused for now, not for good: the message stays pending and goes again shortly.
           setTimeout(() => this.resend(frame.client_id), 1000);
           break;
         }
+        if (frame.client_id) this.fail(frame.client_id); // refused for good: never resent
         if (frame.code === "not_found" && !this.conversation) break; // nothing to resume yet
         if (frame.code === "unauthenticated") {
           this.forget("token"); // a forgotten or revoked token: start as a new visitor
@@ -303,6 +304,13 @@ class Widget {
   resend(clientId) {
     const pending = this.outbox.find((p) => p.client_id === clientId);
     if (pending) this.frame({ type: "send", ...pending });
+  }
+
+  fail(clientId) {
+    this.outbox = this.outbox.filter((p) => p.client_id !== clientId);
+    this.save("outbox", this.outbox);
+    const node = this.ui.log.querySelector(`[data-client-id="${clientId}"]`);
+    if (node) node.classList.replace("pending", "failed");
   }
 
   submit() {
