@@ -1,9 +1,11 @@
 //! The chat widget in a real browser: headless Chromium, driven through the chromedriver at
 //! `PARLEY_TEST_CHROMEDRIVER_URL` (started by `scripts/services.sh`; missing, the tests fail),
 //! embedded with its snippet in pages of another origin, served by the test itself. A visitor
-//! chats with an agent, sees the widget only where a chatflow targets the page, keeps a working
-//! widget on a page whose styles and scripts are hostile, and loses nothing across a server
-//! restart. Screenshots of the widget's states go to `docs/screenshots/`.
+//! chats with an agent (typing, read receipts, unread badge, history across reloads), sees the
+//! widget only where a chatflow targets the page and the channel allows the origin, keeps a
+//! working widget on a page whose styles and scripts are hostile, and loses or doubles nothing
+//! across a server restart, a rate limit or a quick first message. One browser at a time.
+//! Screenshots of the widget's states go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -310,7 +312,7 @@ async fn wait_shown(c: &Client, css: &str) {
     }
 }
 
-/// The texts of the widget's message bubbles: `(class, text)`, confirmed ones only.
+/// The widget's message bubbles, in order: `(class, text)`.
 async fn bubbles(c: &Client) -> Vec<(String, String)> {
     let value = js(
         c,
