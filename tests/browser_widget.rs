@@ -542,6 +542,12 @@ async fn each_page_shows_its_chatflow_and_an_untargeted_page_none() {
         screenshot(&c, "widget-away.png").await;
 
         // Having opened the chat, the browser holds a visitor token: it is a returning visitor.
+        wait_for(
+            &c,
+            "a visitor token kept",
+            "return Object.keys(localStorage).some(k => k.endsWith(':token'));",
+        )
+        .await;
         c.goto(&targeted).await.unwrap();
         wait_for(
             &c,
