@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Test services: install PostgreSQL and Redis from the distribution's packages when missing,
-# start private instances (own data directory under a temp dir, free loopback ports), and stop
-# them again. Sourced by scripts/test.sh; also usable by hand:
+# Test services: install PostgreSQL, Redis, Chromium and its WebDriver (chromedriver) from the
+# distribution's packages when missing, start private instances (own data directory under a temp
+# dir, free loopback ports), and stop them again. The browser tests start headless Chromium
+# themselves through chromedriver. Sourced by scripts/test.sh; also usable by hand:
 #   scripts/services.sh start   # prints the export lines for PARLEY_TEST_*_URL
 #   scripts/services.sh stop DIR
 set -euo pipefail
@@ -10,6 +11,10 @@ services_need_root_install() {
   local missing=()
   [ -x "$(pg_bindir)/initdb" ] || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [ -z "${PARLEY_TEST_CHROMEDRIVER_URL:-}" ]; then
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "services: installing ${missing[*]} with apt-get" >&2
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -33,7 +38,8 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_services: sets SERVICES_DIR, PARLEY_TEST_POSTGRES_URL, PARLEY_TEST_REDIS_URL.
+# start_services: sets SERVICES_DIR, PARLEY_TEST_POSTGRES_URL, PARLEY_TEST_REDIS_URL,
+# PARLEY_TEST_CHROMEDRIVER_URL.
 start_services() {
   services_need_root_install
   SERVICES_DIR=$(mktemp -d /tmp/parley-services.XXXXXX)
@@ -63,6 +69,23 @@ start_services() {
     export PARLEY_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
     echo "services: Redis on 127.0.0.1:$redis_port" >&2
   fi
+
+  if [ -z "${PARLEY_TEST_CHROMEDRIVER_URL:-}" ]; then
+    local driver_port; driver_port=$(free_port)
+    mkdir -p "$SERVICES_DIR/chromedriver"
+    (cd "$SERVICES_DIR/chromedriver" && exec chromedriver --port="$driver_port" --allowed-ips=127.0.0.1 \
+      >"$SERVICES_DIR/chromedriver/driver.log" 2>&1 </dev/null) &
+    echo $! >"$SERVICES_DIR/chromedriver.pid"
+    local ready=""
+    for _ in $(seq 1 100); do
+      if python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$driver_port/status" 2>/dev/null; then ready=1; break; fi
+      sleep 0.1
+    done
+    [ -n "$ready" ] || { cat "$SERVICES_DIR/chromedriver/driver.log" >&2; return 1; }
+    export PARLEY_TEST_CHROMEDRIVER_URL="http://127.0.0.1:$driver_port"
+    echo "services: chromedriver on 127.0.0.1:$driver_port" >&2
+  fi
 }
 
 stop_services() {
@@ -70,6 +93,11 @@ stop_services() {
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
   if [ -d "$dir/pg/data" ]; then
     as_pg "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+  if [ -s "$dir/chromedriver.pid" ]; then
+    local driver_pid; driver_pid=$(cat "$dir/chromedriver.pid")
+    kill "$driver_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$driver_pid" 2>/dev/null || break; sleep 0.1; done
   fi
   if [ -s "$dir/redis.pid" ]; then
     local redis_pid; redis_pid=$(cat "$dir/redis.pid")
@@ -93,6 +121,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       echo "export SERVICES_DIR=$SERVICES_DIR"
       echo "export PARLEY_TEST_POSTGRES_URL=${PARLEY_TEST_POSTGRES_URL}"
       echo "export PARLEY_TEST_REDIS_URL=${PARLEY_TEST_REDIS_URL}"
+      echo "export PARLEY_TEST_CHROMEDRIVER_URL=${PARLEY_TEST_CHROMEDRIVER_URL}"
       ;;
     stop) stop_services "${2:?usage: services.sh stop DIR}" ;;
     *) echo "usage: scripts/services.sh start | stop DIR" >&2; exit 2 ;;

@@ -434,6 +434,12 @@ fn parse_tagged<F>(
     struct Peek<'a> {
         #[serde(rename = "type", borrow, default)]
         kind: Option<Cow<'a, str>>,
+        // Read leniently so that an error can say which frame it refuses (a client matches the
+        // refusal to its pending message by `client_id`), even when another field is at fault.
+        #[serde(default)]
+        client_id: Option<serde_json::Value>,
+        #[serde(default)]
+        conversation_id: Option<serde_json::Value>,
     }
     let peek: Peek = serde_json::from_str(text).map_err(|e| {
         let mut error = ErrorFrame::new(
@@ -453,7 +459,14 @@ fn parse_tagged<F>(
         return Err(error);
     };
     match parse(kind.as_ref(), text.as_bytes()) {
-        Some(parsed) => parsed.map_err(ErrorFrame::from),
+        Some(parsed) => parsed.map_err(|e| {
+            let mut error = ErrorFrame::from(e);
+            error.client_id = peek.client_id.and_then(|v| serde_json::from_value(v).ok());
+            error.conversation_id = peek
+                .conversation_id
+                .and_then(|v| serde_json::from_value(v).ok());
+            error
+        }),
         None => {
             let mut error = ErrorFrame::new(
                 "unknown_type",
@@ -548,6 +561,25 @@ mod tests {
         let error = parse_visitor_frame(r#"{"type":"comment","body":"psst"}"#).unwrap_err();
         assert_eq!(error.code, "unknown_type");
         assert!(!error.message.contains("comment,"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_refused_frame_is_named_by_its_client_id_and_conversation() {
+        let client_id = Uuid::new_v4();
+        let error = parse_visitor_frame(&format!(
+            r#"{{"type": "send", "client_id": "{client_id}", "body": " "}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(error.code, "invalid_field");
+        assert_eq!(error.client_id, Some(client_id));
+
+        let conversation = ConversationId::new();
+        let error = parse_client_frame(&format!(
+            r#"{{"type": "send", "conversation_id": "{conversation}", "client_id": 5, "body": "x"}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(error.conversation_id, Some(conversation));
+        assert_eq!(error.client_id, None, "not a uuid: not echoed");
     }
 
     #[test]

@@ -302,4 +302,33 @@ impl TestApp {
     pub async fn delete(&self, path: &str, token: &str) -> Answer {
         self.call("DELETE", path, Some(token), None).await
     }
+
+    /// Stops the server as a deploy would: its sockets close, the database stays.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// After `stop`: a new server on the same port over the same database (test settings, without
+    /// the first start's overrides), as a restarted process would be. Clients keep their address.
+    pub async fn start_again(&mut self) {
+        let port = self.port.to_string();
+        let settings = test_settings(&self.db.url, &[("PARLEY__HTTP__PORT", &port)]);
+        let mut tries = 0;
+        let app = loop {
+            // The old listener's port can take a moment to be free again.
+            match Application::build(settings.clone()).await {
+                Ok(app) => break app,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("restart on port {port}: {e}"),
+            }
+        };
+        assert_eq!(app.port(), self.port, "the same port");
+        self.store = app.store();
+        self.handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+    }
 }

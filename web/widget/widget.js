@@ -16,8 +16,10 @@ export function mount(root, config) {
 }
 
 class Widget {
-  constructor(root, { base, account, channel }) {
+  constructor(root, { base, account, channel, fetch: fetcher, WebSocket: Socket }) {
     this.root = root;
+    this.fetch = fetcher || window.fetch.bind(window);
+    this.Socket = Socket || window.WebSocket;
     this.base = base;
     this.account = account;
     this.channel = channel;
@@ -30,6 +32,10 @@ class Widget {
     this.ready = false;
     this.retry = RETRY_MIN_MS;
     this.agentRead = 0;
+    // The newest item shown with the chat open ({conversation, seq}): later agent messages count
+    // as unread on the closed launcher, across page loads.
+    this.seen = this.load("seen", null);
+    this.unread = 0;
     this.typingSent = false;
     this.typingTimer = null;
     this.agentTypingTimer = null;
@@ -41,6 +47,14 @@ class Widget {
       return raw === null ? fallback : JSON.parse(raw);
     } catch {
       return fallback;
+    }
+  }
+
+  forget(name) {
+    try {
+      localStorage.removeItem(`${this.key}:${name}`);
+    } catch {
+      // Blocked storage held nothing.
     }
   }
 
@@ -62,7 +76,7 @@ class Widget {
       referrer: document.referrer,
       returning: String(returning),
     });
-    const answer = await fetch(`${this.base}/api/v1/widget/chatflow?${query}`);
+    const answer = await this.fetch(`${this.base}/api/v1/widget/chatflow?${query}`);
     if (answer.status === 204) return; // no chatflow targets this page: no widget
     if (!answer.ok) throw new Error(`chatflow: ${answer.status}`);
     this.chatflow = await answer.json();
@@ -78,7 +92,8 @@ class Widget {
     const shell = el("div", { class: "parley" });
     if (branding.color) shell.style.setProperty("--accent", branding.color);
     const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat" });
-    launcher.append(el("span", { class: "launcher-icon", "aria-hidden": "true" }, "💬"));
+    const badge = el("span", { class: "badge", hidden: "" });
+    launcher.append(chatIcon(), badge);
     const panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat", hidden: "" });
     const header = el("header", { class: "header" });
     if (branding.avatar_url) header.append(el("img", { class: "avatar", src: branding.avatar_url, alt: "" }));
@@ -102,41 +117,53 @@ class Widget {
       panel.insertBefore(meet, form);
     }
     shell.append(launcher, panel);
+    // Unstyled until the stylesheet is in: shown then (or without it, if it cannot load).
+    shell.hidden = true;
+    style.onload = style.onerror = () => (shell.hidden = false);
     this.root.append(style, shell);
-    this.ui = { shell, launcher, panel, log, typing, status, input, form };
+    this.ui = { shell, launcher, badge, panel, log, typing, status, input, form };
 
     launcher.addEventListener("click", () => this.open(true));
     close.addEventListener("click", () => this.open(false));
+    panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.open(false);
+    });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.submit();
     });
     input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         this.submit();
       }
     });
     input.addEventListener("input", () => this.typed());
     for (const pending of this.outbox) this.showPending(pending);
-    if (this.load("open", false)) this.open(true);
+    // Reopened as the visitor left it, without taking the page's focus (on a phone, focusing
+    // the message box would pop up the keyboard on every page load).
+    if (this.load("open", false)) this.open(true, false);
   }
 
-  open(yes) {
+  open(yes, focus = true) {
     this.ui.panel.hidden = !yes;
     this.ui.launcher.hidden = yes;
     this.save("open", yes);
     if (yes) {
-      this.ui.input.focus();
+      this.unread = 0;
+      this.showUnread();
+      if (focus) this.ui.input.focus();
       this.markRead();
       if (!this.socket) this.connect();
+    } else if (focus) {
+      this.ui.launcher.focus();
     }
   }
 
   async token() {
     let token = this.load("token", null);
     if (token) return token;
-    const answer = await fetch(`${this.base}/api/v1/widget/visitors`, {
+    const answer = await this.fetch(`${this.base}/api/v1/widget/visitors`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ account_id: this.account, channel_id: this.channel }),
@@ -149,24 +176,30 @@ class Widget {
   }
 
   async connect() {
-    if (this.socket) return;
+    // One attempt at a time: a second caller (a click and a send in quick succession) would
+    // otherwise ask for a second visitor token and open a second socket.
+    if (this.socket || this.connecting) return;
+    this.connecting = true;
     let token;
     try {
       token = await this.token();
     } catch (e) {
       this.showStatus("Chat is unavailable right now.");
       return this.reconnectLater();
+    } finally {
+      this.connecting = false;
     }
     const url = new URL(`/ws/visitor`, this.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.search = new URLSearchParams({ account_id: this.account, channel_id: this.channel });
-    const socket = new WebSocket(url);
+    const socket = new this.Socket(url);
     this.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token }));
     socket.onmessage = (event) => this.onFrame(JSON.parse(event.data));
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      if (this.ready || this.outbox.length > 0) this.showStatus("Reconnecting…");
       this.ready = false;
       this.reconnectLater();
     };
@@ -188,7 +221,7 @@ class Widget {
         this.retry = RETRY_MIN_MS;
         this.showStatus(null);
         if (frame.conversation) {
-          this.conversation = frame.conversation.id;
+          this.follow(frame.conversation.id);
           this.frame({ type: "subscribe", after_seq: this.lastSeq });
         }
         for (const pending of this.outbox) this.frame({ type: "send", ...pending });
@@ -197,11 +230,9 @@ class Widget {
         this.addItem(frame.item);
         break;
       case "ack": {
-        const first = this.conversation === null;
-        this.conversation = frame.conversation_id;
         this.outbox = this.outbox.filter((p) => p.client_id !== frame.client_id);
         this.save("outbox", this.outbox);
-        if (first) this.frame({ type: "subscribe", after_seq: this.lastSeq });
+        if (this.follow(frame.conversation_id)) this.frame({ type: "subscribe", after_seq: this.lastSeq });
         break;
       }
       case "typing":
@@ -214,14 +245,33 @@ class Widget {
         }
         break;
       case "error":
+        if ((frame.code === "rate_limited" || frame.code === "unavailable") && frame.client_id) {
+          // Refused for now, not for good: the message stays pending and goes again shortly.
+          setTimeout(() => this.resend(frame.client_id), 1000);
+          break;
+        }
+        if (frame.client_id) this.fail(frame.client_id); // refused for good: never resent
         if (frame.code === "not_found" && !this.conversation) break; // nothing to resume yet
         if (frame.code === "unauthenticated") {
-          this.save("token", null); // a forgotten or revoked token: start as a new visitor
-          localStorage.removeItem(`${this.key}:token`);
+          this.forget("token"); // a forgotten or revoked token: start as a new visitor
         }
         if (frame.client_id) this.showStatus(frame.message);
         break;
     }
+  }
+
+  // Answers whether `id` is a conversation other than the one followed so far. A new one (the
+  // last was closed) numbers its items from 1 again: what is shown stays, as history.
+  follow(id) {
+    if (this.conversation === id) return false;
+    if (this.conversation !== null) {
+      for (const n of this.ui.log.querySelectorAll("[data-seq]")) n.removeAttribute("data-seq");
+      this.items.clear();
+      this.lastSeq = 0;
+      this.agentRead = 0;
+    }
+    this.conversation = id;
+    return true;
   }
 
   addItem(item) {
@@ -241,16 +291,33 @@ class Widget {
     const firstPending = this.ui.log.querySelector("[data-client-id]");
     this.ui.log.insertBefore(node, after || firstPending || null);
     if (!mine) this.showAgentTyping(false);
+    const seen = this.seen && this.seen.conversation === this.conversation && item.seq <= this.seen.seq;
+    if (!mine && this.ui.panel.hidden && !seen) {
+      this.unread += 1;
+      this.showUnread();
+    }
     this.showRead();
     this.scroll();
     this.markRead();
+  }
+
+  resend(clientId) {
+    const pending = this.outbox.find((p) => p.client_id === clientId);
+    if (pending) this.frame({ type: "send", ...pending });
+  }
+
+  fail(clientId) {
+    this.outbox = this.outbox.filter((p) => p.client_id !== clientId);
+    this.save("outbox", this.outbox);
+    const node = this.ui.log.querySelector(`[data-client-id="${clientId}"]`);
+    if (node) node.classList.replace("pending", "failed");
   }
 
   submit() {
     const body = this.ui.input.value.trim();
     if (!body) return;
     this.ui.input.value = "";
-    const pending = { client_id: crypto.randomUUID(), body };
+    const pending = { client_id: clientId(), body };
     this.outbox.push(pending);
     this.save("outbox", this.outbox);
     this.showPending(pending);
@@ -291,6 +358,8 @@ class Widget {
 
   markRead() {
     if (!this.ui.panel.hidden && this.conversation && this.lastSeq > 0) {
+      this.seen = { conversation: this.conversation, seq: this.lastSeq };
+      this.save("seen", this.seen);
       this.frame({ type: "read", seq: this.lastSeq });
     }
   }
@@ -299,6 +368,13 @@ class Widget {
     for (const n of this.ui.log.querySelectorAll(".seen")) n.classList.remove("seen");
     const mine = [...this.ui.log.querySelectorAll(".visitor[data-seq]")].filter((n) => Number(n.dataset.seq) <= this.agentRead);
     if (mine.length) mine[mine.length - 1].classList.add("seen");
+  }
+
+  showUnread() {
+    const n = this.unread;
+    this.ui.badge.hidden = n === 0;
+    this.ui.badge.textContent = n > 9 ? "9+" : String(n);
+    this.ui.launcher.setAttribute("aria-label", n ? `Open chat (${n} unread)` : "Open chat");
   }
 
   showStatus(text) {
@@ -311,12 +387,35 @@ class Widget {
   }
 }
 
+// `crypto.randomUUID` exists only in secure contexts; many sites are still plain HTTP.
+function clientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 function availabilityText(availability) {
   if (!availability) return "";
   if (availability.status === "open") {
     return availability.typically_replies_in ? `Typically replies in ${availability.typically_replies_in}` : "Online";
   }
   return availability.message || "We're away right now";
+}
+
+// Drawn, not an emoji: a machine without an emoji font would show an empty box.
+function chatIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2h-9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
 }
 
 function bubble(kind, text) {
