@@ -897,3 +897,142 @@ async fn a_message_refused_for_good_is_marked_and_never_sent_again() {
     })
     .await;
 }
+
+/// A bot that asks an email (re-asking a bad one) and a topic with quick replies, then hands
+/// the conversation to people.
+fn qualifying_bot() -> Value {
+    json!({
+        "version": 1,
+        "start": "hello",
+        "steps": {
+            "hello": {"type": "message", "text": "Hi! I'm the Acme bot.", "next": "ask_email"},
+            "ask_email": {"type": "question", "text": "What's your email?", "kind": "email",
+                          "property": "work_email", "retry_text": "That is not an email address.",
+                          "next": "ask_topic"},
+            "ask_topic": {"type": "question", "text": "What about?", "kind": "choice",
+                          "choices": [{"label": "Buying", "value": "sales"},
+                                      {"label": "Help", "value": "support"}],
+                          "property": "topic", "next": "to_people"},
+            "to_people": {"type": "handoff", "to": "inbox",
+                          "message": "Thanks! A person will take it from here."}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_re_asks_a_bad_answer_then_hands_off() {
+    let w = World::new().await;
+    w.chatflow(
+        "/bot",
+        json!({"kind": "bot", "flow": qualifying_bot(),
+               "branding": {"display_name": "Acme bot", "welcome_message": "Say hello to start."}}),
+    )
+    .await;
+    let page = w.site.page("/bot", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        open_and_send(&c, "hello").await;
+        wait_for_bubble(&c, "agent", "What's your email?").await;
+        type_and_send(&c, "not an email").await;
+        wait_for_bubble(&c, "agent", "That is not an email address.").await;
+        type_and_send(&c, "pat@example.com").await;
+        wait_for_bubble(&c, "agent", "What about?").await;
+        wait_shown(&c, ".replies .reply").await;
+        screenshot(&c, "widget-bot.png").await;
+        // The visitor answers with a quick reply.
+        let buying = js(
+            &c,
+            "const b = [...root.querySelectorAll('.reply')].find(b => b.textContent === 'Buying');
+             b.click(); return true;",
+        )
+        .await;
+        assert_eq!(buying, true);
+        wait_for_bubble(&c, "agent", "Thanks! A person will take it from here.").await;
+        assert_eq!(
+            js(&c, "return root.querySelectorAll('.replies').length").await,
+            0,
+            "the choices go once answered"
+        );
+        no_problems(&c).await;
+    })
+    .await;
+    let conversation = w.conversations(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.timeline(&conversation).await,
+        [
+            "hello",
+            "Hi! I'm the Acme bot.",
+            "What's your email?",
+            "not an email",
+            "That is not an email address.",
+            "pat@example.com",
+            "What about?",
+            "Buying",
+            "Thanks! A person will take it from here."
+        ]
+    );
+    let events = w
+        .app
+        .store
+        .list_events(w.app.admin.account_id, 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "bot.finished" && e.data["outcome"] == "handed_off"),
+        "the hand-off is a report fact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn away_the_widget_asks_for_an_email_and_the_contact_gets_it() {
+    let w = World::new().await;
+    w.chatflow(
+        "/night",
+        json!({"availability": {"hours": {}, "away_message": "We're away: leave your email."}}),
+    )
+    .await;
+    let page = w.site.page("/night", "", &w.snippet);
+    with_browser(|c| async move {
+        c.goto(&page).await.unwrap();
+        wait_shown(&c, ".launcher").await;
+        widget_element(&c, ".launcher").await.click().await.unwrap();
+        wait_shown(&c, "form.email input").await;
+        widget_element(&c, "form.email input")
+            .await
+            .send_keys("night.owl@example.com")
+            .await
+            .unwrap();
+        widget_element(&c, "form.email button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for(
+            &c,
+            "the thanks for the email",
+            "return root.querySelector('p.email')?.textContent === \"Thanks! We'll email you.\";",
+        )
+        .await;
+        no_problems(&c).await;
+    })
+    .await;
+    let contacts = w
+        .app
+        .get(
+            "/api/v1/contacts?email=night.owl@example.com",
+            &w.app.admin_token,
+        )
+        .await;
+    assert_eq!(contacts.status, 200, "{:?}", contacts.body);
+    assert_eq!(
+        contacts.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "the visitor's contact has the email: {:?}",
+        contacts.body
+    );
+}

@@ -12,6 +12,10 @@
     base,
     account: tag.dataset.account,
     channel: tag.dataset.channel,
+    // A signed-in user, signed by the site's backend (docs/api.md "Widget identity").
+    identity: tag.dataset.hash
+      ? { user_id: tag.dataset.userId, email: tag.dataset.email, hash: tag.dataset.hash }
+      : undefined,
     fetch: window.fetch.bind(window),
     WebSocket: window.WebSocket,
   };

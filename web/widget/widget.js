@@ -16,8 +16,9 @@ export function mount(root, config) {
 }
 
 class Widget {
-  constructor(root, { base, account, channel, fetch: fetcher, WebSocket: Socket }) {
+  constructor(root, { base, account, channel, identity, fetch: fetcher, WebSocket: Socket }) {
     this.root = root;
+    this.identity = identity;
     this.fetch = fetcher || window.fetch.bind(window);
     this.Socket = Socket || window.WebSocket;
     this.base = base;
@@ -81,6 +82,7 @@ class Widget {
     if (!answer.ok) throw new Error(`chatflow: ${answer.status}`);
     this.chatflow = await answer.json();
     this.render();
+    if (this.chatflow.availability && this.chatflow.availability.status === "away") this.askEmail();
     if (returning || this.outbox.length > 0) this.connect();
   }
 
@@ -162,16 +164,19 @@ class Widget {
 
   async token() {
     let token = this.load("token", null);
-    if (token) return token;
+    // A token is kept for the identity it was made with (none, or the signed-in user's).
+    const who = this.identity ? this.identity.hash : "";
+    if (token && this.load("who", "") === who) return token;
     const answer = await this.fetch(`${this.base}/api/v1/widget/visitors`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ account_id: this.account, channel_id: this.channel }),
+      body: JSON.stringify({ account_id: this.account, channel_id: this.channel, ...(this.identity && { identity: this.identity }) }),
     });
     const body = await answer.json();
     if (!answer.ok) throw new Error(body.message || `visitor: ${answer.status}`);
     token = body.token;
     this.save("token", token);
+    this.save("who", who);
     return token;
   }
 
@@ -224,7 +229,7 @@ class Widget {
           this.follow(frame.conversation.id);
           this.frame({ type: "subscribe", after_seq: this.lastSeq });
         }
-        for (const pending of this.outbox) this.frame({ type: "send", ...pending });
+        for (const pending of this.outbox) this.sendFrame(pending);
         break;
       case "item":
         this.addItem(frame.item);
@@ -278,6 +283,10 @@ class Widget {
     if (this.items.has(item.seq) || item.kind === "comment") return;
     this.items.set(item.seq, item);
     this.lastSeq = Math.max(this.lastSeq, item.seq);
+    for (const old of this.ui.log.querySelectorAll(".replies")) old.remove();
+    if (item.kind === "event" && item.data && item.data.type === "bot.quick_replies") {
+      return this.showQuickReplies(item.data.replies || []);
+    }
     if (item.kind !== "message") return;
     const mine = item.direction === "in";
     if (mine && item.client_id) {
@@ -303,7 +312,7 @@ class Widget {
 
   resend(clientId) {
     const pending = this.outbox.find((p) => p.client_id === clientId);
-    if (pending) this.frame({ type: "send", ...pending });
+    if (pending) this.sendFrame(pending);
   }
 
   fail(clientId) {
@@ -322,8 +331,52 @@ class Widget {
     this.save("outbox", this.outbox);
     this.showPending(pending);
     this.stopTyping();
-    if (this.ready) this.frame({ type: "send", ...pending });
+    if (this.ready) this.sendFrame(pending);
     else this.connect();
+  }
+
+  // The chatflow shown goes with every message: one that starts a conversation starts its bot.
+  sendFrame(pending) {
+    this.frame({ type: "send", chatflow_id: this.chatflow.chatflow_id, ...pending });
+  }
+
+  // A bot's choices: buttons that answer with the choice, gone once anything else is said.
+  showQuickReplies(replies) {
+    const row = el("li", { class: "replies" });
+    for (const reply of replies) {
+      const button = el("button", { type: "button", class: "reply" }, reply.label);
+      button.addEventListener("click", () => {
+        this.ui.input.value = reply.label;
+        this.submit();
+      });
+      row.append(button);
+    }
+    this.ui.log.append(row);
+    this.scroll();
+  }
+
+  // Away: ask for an email so the team can answer later (the contact gets it).
+  askEmail() {
+    if (this.load("email", false)) return;
+    const form = el("form", { class: "email" });
+    const input = el("input", { type: "email", required: "", placeholder: "you@example.com", "aria-label": "Your email" });
+    form.append(el("span", {}, "Leave your email and we'll get back to you:"), input, el("button", { type: "submit" }, "Save"));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const answer = await this.fetch(`${this.base}/api/v1/widget/visitor/email`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${await this.token()}` },
+          body: JSON.stringify({ email: input.value.trim() }),
+        });
+        if (!answer.ok) throw new Error((await answer.json()).message);
+        this.save("email", true);
+        form.replaceWith(el("p", { class: "email" }, "Thanks! We'll email you."));
+      } catch (err) {
+        this.showStatus(err.message || "Could not save your email.");
+      }
+    });
+    this.ui.panel.insertBefore(form, this.ui.form);
   }
 
   showPending(pending) {
