@@ -313,8 +313,9 @@ fn webhook_flow(url: &str) -> Value {
     })
 }
 
-/// A bot conversation on `flow` in a fresh chat channel, past its first question.
-async fn bot_on(app: &TestApp, flow: Value) -> (Socket, Value) {
+/// A bot conversation on `flow` in a fresh chat channel, past its first question: the visitor's
+/// socket, the channel (as admins read it), the visitor and the conversation id.
+async fn bot_on(app: &TestApp, flow: Value) -> (Socket, Value, Visit, String) {
     let admin = app.admin_token.clone();
     let account = app.admin.account_id;
     let inbox = add_inbox(app, account, "Chat", vec![]).await;
@@ -343,18 +344,20 @@ async fn bot_on(app: &TestApp, flow: Value) -> (Socket, Value) {
         .send(json!({"type": "send", "client_id": uuid(), "body": "hi",
                      "chatflow_id": created.body["id"]}))
         .await;
-    assert_eq!(visitor.next().await["type"], "ack");
+    let ack = visitor.next().await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let conversation = ack["conversation_id"].as_str().unwrap().to_owned();
     visitor
         .send(json!({"type": "subscribe", "after_seq": 0}))
         .await;
     until_bot_says(&mut visitor, "Your email?").await;
-    (visitor, channel)
+    (visitor, channel, visit, conversation)
 }
 
 async fn a_bot_webhook_is_signed_and_its_answer_sets_properties(backend: Backend) {
     let app = spawn_app(backend).await;
     let (url, got) = receiver(json!({"company": {"name": "Acme Corp"}})).await;
-    let (mut visitor, channel) = bot_on(&app, webhook_flow(&url)).await;
+    let (mut visitor, channel, _, _) = bot_on(&app, webhook_flow(&url)).await;
     send_acked(&mut visitor, &uuid(), "pat@acme.test").await;
     until_bot_says(&mut visitor, "Welcome, Acme Corp!").await;
 
@@ -381,12 +384,58 @@ async fn a_webhook_that_is_down_takes_the_error_branch(backend: Backend) {
         closed.local_addr().unwrap().port()
     );
     drop(closed);
-    let (mut visitor, _) = bot_on(&app, webhook_flow(&url)).await;
+    let (mut visitor, ..) = bot_on(&app, webhook_flow(&url)).await;
     send_acked(&mut visitor, &uuid(), "pat@acme.test").await;
     until_bot_says(&mut visitor, "We could not look you up.").await;
 }
 
+/// The bot's place is in the store: a server restarted while the bot waits carries on from
+/// there, and the ticket step opens a ticket on the conversation.
+async fn a_restarted_server_resumes_the_waiting_bot(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let flow = json!({
+        "version": 1,
+        "start": "ask_email",
+        "steps": {
+            "ask_email": {"type": "question", "text": "Your email?", "kind": "email",
+                          "property": "work_email", "next": "ticket"},
+            "ticket": {"type": "create_ticket", "title": "Call back {{work_email}}", "next": "bye"},
+            "bye": {"type": "end", "text": "We will call you back."}
+        }
+    });
+    let (mut visitor, _, visit, conversation) = bot_on(&app, flow).await;
+
+    app.stop().await;
+    visitor.closed().await;
+    app.start_again().await;
+
+    let run = app
+        .store
+        .get_bot_run(app.admin.account_id, conversation.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the bot's place was stored");
+    assert!(!run.finished);
+    let (mut again, hello) = visit.connect(&app).await;
+    assert_eq!(hello["conversation"]["id"], conversation.as_str());
+    send_acked(&mut again, &uuid(), "pat@acme.test").await;
+    again
+        .send(json!({"type": "subscribe", "after_seq": 0}))
+        .await;
+    until_bot_says(&mut again, "We will call you back.").await;
+    let tickets = app.get("/api/v1/tickets", &app.admin_token).await;
+    assert_eq!(tickets.status, 200, "{}", tickets.body);
+    let titles: Vec<&str> = tickets.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["Call back pat@acme.test"]);
+}
+
 on_both_backends!(
+    a_restarted_server_resumes_the_waiting_bot,
     a_bot_webhook_is_signed_and_its_answer_sets_properties,
     a_webhook_that_is_down_takes_the_error_branch,
     a_bot_qualifies_the_visitor_then_hands_off_to_a_team,
