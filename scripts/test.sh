@@ -11,4 +11,9 @@ source scripts/services.sh
 start_services
 trap 'status=$?; stop_services || true; exit $status' EXIT
 
-cargo test --workspace --all-targets "$@"
+# With arguments, exactly those (`--all-targets` would override a `--test NAME`); without, all.
+if [ $# -gt 0 ]; then
+  cargo test "$@"
+else
+  cargo test --workspace --all-targets
+fi
