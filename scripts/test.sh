@@ -3,8 +3,8 @@
 # Installs them (and chromedriver) with apt-get when missing, starts private instances on free
 # loopback ports, runs `cargo test --workspace --all-targets`, and stops what it started.
 # Arguments replace those (e.g. `scripts/test.sh --test api_admin`). To use servers you already
-# run, set
-# PARLEY_TEST_POSTGRES_URL (a role that may CREATE DATABASE) and/or PARLEY_TEST_REDIS_URL.
+# run, set PARLEY_TEST_POSTGRES_URL (a role that may CREATE DATABASE) and/or
+# PARLEY_TEST_REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
