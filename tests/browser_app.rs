@@ -1,0 +1,485 @@
+//! The inbox app in a real browser: headless Chromium, driven through the chromedriver at
+//! `PARLEY_TEST_CHROMEDRIVER_URL` (started by `scripts/services.sh`; missing, the tests fail),
+//! on Parley's own origin at `/app/`. An agent logs in (after a wrong password), sees a chat a
+//! visitor starts, answers it from the app while the visitor's socket receives the answer, and
+//! keeps the conversation, without a lost or doubled item, across a server restart. One browser
+//! at a time. Screenshots of the login and thread go to `docs/screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod ws_fixtures;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use ws_fixtures::*;
+
+/// How long the browser gets for what it must show.
+const BROWSER_PATIENCE: Duration = Duration::from_secs(20);
+
+/// One browser at a time: the machines running the suite are small, and Chromium is not.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A Parley with one inbox and its chat channel, where visitors start conversations.
+struct World {
+    app: TestApp,
+    channel: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = spawn_app(Backend::Sqlite).await;
+        let admin = app.admin_token.clone();
+        let inbox = app
+            .post("/api/v1/inboxes", &admin, json!({"name": "Support"}))
+            .await;
+        assert_eq!(inbox.status, 201, "{:?}", inbox.body);
+        let channel = app
+            .post(
+                "/api/v1/channels",
+                &admin,
+                json!({"inbox_id": inbox.body["id"], "kind": "chat", "name": "Website", "settings": {}}),
+            )
+            .await;
+        assert_eq!(channel.status, 201, "{:?}", channel.body);
+        let channel = channel.body["id"].as_str().unwrap().to_owned();
+        Self { app, channel }
+    }
+
+    /// A visitor's socket, subscribed to the conversation their first message starts.
+    async fn visitor_starts(&self, body: &str) -> (Visit, Socket, String) {
+        let visit = Visit::new(&self.app, self.app.admin.account_id, &self.channel).await;
+        let (mut socket, _) = visit.connect(&self.app).await;
+        let (conversation, seq) = send_acked(&mut socket, &uuid(), body).await;
+        socket
+            .send(json!({"type": "subscribe", "after_seq": seq}))
+            .await;
+        let subscribed = socket.next().await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        (visit, socket, conversation)
+    }
+
+    /// Message bodies of a conversation's timeline, in order.
+    async fn timeline(&self, conversation: &str) -> Vec<String> {
+        let timeline = self
+            .app
+            .get(
+                &format!("/api/v1/conversations/{conversation}/timeline"),
+                &self.app.admin_token,
+            )
+            .await;
+        assert_eq!(timeline.status, 200, "{:?}", timeline.body);
+        timeline.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "message")
+            .map(|i| i["body"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Reads the visitor's frames until an agent's message arrives; answers its body.
+async fn agent_message(socket: &mut Socket) -> String {
+    loop {
+        let frame = socket.next().await;
+        if frame["type"] == "item"
+            && frame["item"]["kind"] == "message"
+            && frame["item"]["direction"] == "out"
+        {
+            return frame["item"]["body"].as_str().unwrap().to_owned();
+        }
+    }
+}
+
+/// Runs `test` with a fresh headless Chromium at 1280×800; closes it whatever happens.
+async fn with_browser<F, Fut>(test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let _one = ONE_BROWSER.lock().await;
+    let driver = std::env::var("PARLEY_TEST_CHROMEDRIVER_URL").expect(
+        "PARLEY_TEST_CHROMEDRIVER_URL is not set: run the suite with scripts/test.sh, or start chromedriver",
+    );
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                        "--disable-gpu", "--window-size=1280,800"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver)
+        .await
+        .expect("a Chromium session from chromedriver");
+    let outcome = AssertUnwindSafe(test(client.clone())).catch_unwind().await;
+    let _ = client.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn js(c: &Client, body: &str) -> Value {
+    c.execute(body, vec![]).await.expect("script runs")
+}
+
+/// Polls `body` until it returns something truthy; answers that.
+async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + BROWSER_PATIENCE;
+    loop {
+        let value = js(c, body).await;
+        let truthy = match &value {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the browser never showed {what}; page: {}",
+            js(c, "return document.body.innerText.slice(0, 1500)").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An element through WebDriver, so clicks and keys are a user's (a hidden one fails them).
+async fn element(c: &Client, css: &str) -> Element {
+    c.find(Locator::Css(css)).await.unwrap()
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+async fn log_in(c: &Client, password: &str) {
+    let field = element(c, "#login [name=password]").await;
+    field.clear().await.unwrap();
+    field.send_keys(password).await.unwrap();
+    element(c, "#login button").await.click().await.unwrap();
+}
+
+/// Opens the app and logs in as the admin; waits for the (empty or not) list.
+async fn open_app(c: &Client, app: &TestApp) {
+    c.goto(&app.url("/app/")).await.unwrap();
+    wait_for(
+        c,
+        "the login form",
+        "return !document.querySelector('#login').hidden",
+    )
+    .await;
+    element(c, "#login [name=email]")
+        .await
+        .send_keys(ADMIN_EMAIL)
+        .await
+        .unwrap();
+    log_in(c, ADMIN_PASSWORD).await;
+    wait_for(
+        c,
+        "the inbox",
+        "return !document.querySelector('#main').hidden",
+    )
+    .await;
+}
+
+/// Waits for the conversation in the list and opens it with a click.
+async fn open_conversation(c: &Client, conversation: &str) {
+    let button = format!(".conversations button[data-id='{conversation}']");
+    wait_for(
+        c,
+        "the conversation in the list",
+        &format!("return !!document.querySelector({button:?})"),
+    )
+    .await;
+    element(c, &button).await.click().await.unwrap();
+}
+
+/// Waits until the thread shows a confirmed message of `direction` with exactly `text`.
+async fn wait_for_message(c: &Client, direction: &str, text: &str) {
+    wait_for(
+        c,
+        &format!("the {direction} message {text:?}"),
+        &format!(
+            "return [...document.querySelectorAll('.items .message.{direction}:not(.pending)')]
+                .some(n => n.textContent === {text:?});"
+        ),
+    )
+    .await;
+}
+
+/// The thread as shown: `(seq, class, text)` of every item, in page order.
+async fn thread(c: &Client) -> Vec<(String, String, String)> {
+    let value = js(
+        c,
+        "return [...document.querySelectorAll('.items li')]
+            .map(n => [n.dataset.seq ?? '', n.className, n.textContent]);",
+    )
+    .await;
+    serde_json::from_value(value).unwrap()
+}
+
+/// Each item once, in `seq` order, none pending.
+fn assert_once_in_order(shown: &[(String, String, String)]) {
+    let seqs: Vec<i64> = shown
+        .iter()
+        .map(|(seq, class, _)| {
+            assert!(!class.contains("pending"), "still pending: {shown:?}");
+            seq.parse().unwrap()
+        })
+        .collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(seqs, sorted, "once each, in order: {shown:?}");
+}
+
+async fn type_reply(c: &Client, keys: &str) {
+    element(c, ".compose textarea")
+        .await
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_logs_in_after_a_wrong_password() {
+    let w = World::new().await;
+    with_browser(|c| async move {
+        c.goto(&w.app.url("/app")).await.unwrap();
+        wait_for(
+            &c,
+            "the login form",
+            "return !document.querySelector('#login').hidden",
+        )
+        .await;
+        element(&c, "#login [name=email]")
+            .await
+            .send_keys(ADMIN_EMAIL)
+            .await
+            .unwrap();
+        log_in(&c, "not-the-password").await;
+        let error = wait_for(
+            &c,
+            "the refusal in words",
+            "return document.querySelector('#login .error').textContent",
+        )
+        .await;
+        assert!(
+            error.as_str().unwrap().len() > 10,
+            "a sentence, not a code: {error}"
+        );
+        assert_eq!(
+            js(&c, "return document.querySelector('#main').hidden").await,
+            true,
+            "still outside"
+        );
+        screenshot(&c, "app-login.png").await;
+
+        log_in(&c, ADMIN_PASSWORD).await;
+        wait_for(
+            &c,
+            "the inbox",
+            "return !document.querySelector('#main').hidden",
+        )
+        .await;
+        assert_eq!(
+            js(&c, "return document.querySelector('.me').textContent").await,
+            json!(w.app.admin.profile.display_name),
+        );
+        wait_for(
+            &c,
+            "the empty list said in words",
+            "return !document.querySelector('.list-empty').hidden",
+        )
+        .await;
+
+        // A reload keeps the session; logging out ends it.
+        c.refresh().await.unwrap();
+        wait_for(
+            &c,
+            "the inbox again",
+            "return !document.querySelector('#main').hidden",
+        )
+        .await;
+        element(&c, ".logout").await.click().await.unwrap();
+        wait_for(
+            &c,
+            "the login form",
+            "return !document.querySelector('#login').hidden",
+        )
+        .await;
+        let me = js(&c, "return fetch('/api/v1/auth/me').then(r => r.status);").await;
+        assert_eq!(me, 401, "the session is over");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answers_a_visitor_live_from_the_app() {
+    let w = World::new().await;
+    with_browser(|c| async move {
+        open_app(&c, &w.app).await;
+        let (_visit, mut visitor, conversation) =
+            w.visitor_starts("Hello, is the pro plan monthly?").await;
+
+        open_conversation(&c, &conversation).await;
+        wait_for_message(&c, "in", "Hello, is the pro plan monthly?").await;
+
+        // Shift+Enter breaks the line; Enter sends.
+        type_reply(&c, "Yes, billed monthly.").await;
+        type_reply(&c, &format!("{}{}{}", Key::Shift, Key::Enter, Key::Null)).await;
+        type_reply(&c, "Anything else?").await;
+        type_reply(&c, &Key::Enter.to_string()).await;
+        let reply = "Yes, billed monthly.\nAnything else?";
+        assert_eq!(agent_message(&mut visitor).await, reply);
+        wait_for_message(&c, "out", reply).await;
+        assert_eq!(
+            js(
+                &c,
+                "return document.querySelector('.compose textarea').value"
+            )
+            .await,
+            "",
+            "the box is emptied for the next reply"
+        );
+
+        // The visitor's next message shows live.
+        send_acked(&mut visitor, &uuid(), "Great, <b>thanks</b>").await;
+        wait_for_message(&c, "in", "Great, <b>thanks</b>").await;
+        assert_eq!(
+            js(&c, "return document.querySelectorAll('.items b').length").await,
+            0,
+            "user content is text, never HTML"
+        );
+
+        // Status and assignment from the thread's buttons.
+        element(&c, "[data-status=pending]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for(
+            &c,
+            "the pending status",
+            "return document.querySelector('.status-label').textContent === 'Status: pending'",
+        )
+        .await;
+        element(&c, ".assign-me").await.click().await.unwrap();
+        wait_for(
+            &c,
+            "the assignment to me",
+            "return document.querySelector('.assignee-label').textContent === 'assigned to you'",
+        )
+        .await;
+        let stored = w
+            .app
+            .get(
+                &format!("/api/v1/conversations/{conversation}"),
+                &w.app.admin_token,
+            )
+            .await;
+        assert_eq!(stored.body["status"], "pending", "{:?}", stored.body);
+        assert_eq!(stored.body["assignee_id"], json!(w.app.admin.id));
+        wait_for(
+            &c,
+            "the assignment event line",
+            "return document.querySelectorAll('.items .event').length >= 2",
+        )
+        .await;
+        screenshot(&c, "app-thread.png").await;
+
+        assert_once_in_order(&thread(&c).await);
+        assert_eq!(
+            js(&c, "return document.querySelector('.global').textContent").await,
+            "",
+            "no error shown"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_resumes_after_a_server_restart_without_loss_or_duplicates() {
+    let mut w = World::new().await;
+    let w = &mut w;
+    with_browser(|c| async move {
+        open_app(&c, &w.app).await;
+        let (visit, _visitor, conversation) = w.visitor_starts("Before the restart").await;
+        open_conversation(&c, &conversation).await;
+        wait_for_message(&c, "in", "Before the restart").await;
+
+        w.app.stop().await;
+        wait_for(
+            &c,
+            "the reconnecting banner",
+            "return !document.querySelector('#banner').hidden",
+        )
+        .await;
+        type_reply(&c, &format!("Written while offline{}", Key::Enter)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(
+            js(
+                &c,
+                "return document.querySelectorAll('.items .pending').length"
+            )
+            .await,
+            1,
+            "the reply waits, shown as pending"
+        );
+        w.app.start_again().await;
+
+        wait_for(
+            &c,
+            "the banner gone",
+            "return document.querySelector('#banner').hidden",
+        )
+        .await;
+        wait_for_message(&c, "out", "Written while offline").await;
+
+        let (mut visitor, _) = visit.connect(&w.app).await;
+        send_acked(&mut visitor, &uuid(), "After the restart").await;
+        wait_for_message(&c, "in", "After the restart").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        assert_eq!(
+            w.timeline(&conversation).await,
+            [
+                "Before the restart",
+                "Written while offline",
+                "After the restart"
+            ],
+            "stored once each"
+        );
+        let shown = thread(&c).await;
+        assert_once_in_order(&shown);
+        let messages: Vec<&str> = shown
+            .iter()
+            .filter(|(_, class, _)| class.contains("message"))
+            .map(|(_, _, text)| text.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "Before the restart",
+                "Written while offline",
+                "After the restart"
+            ],
+            "shown once each"
+        );
+    })
+    .await;
+}
