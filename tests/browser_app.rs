@@ -394,12 +394,45 @@ async fn an_agent_answers_a_visitor_live_from_the_app() {
             .await;
         assert_eq!(stored.body["status"], "pending", "{:?}", stored.body);
         assert_eq!(stored.body["assignee_id"], json!(w.app.admin.id));
-        wait_for(
+        let events = wait_for(
             &c,
-            "the assignment event line",
-            "return document.querySelectorAll('.items .event').length >= 2",
+            "the status and assignment event lines",
+            "const e = [...document.querySelectorAll('.items .event')].map(n => n.textContent);
+             return e.length >= 2 && e;",
         )
         .await;
+        assert_eq!(
+            events,
+            json!(["Status changed from open to pending", "Assigned to you"])
+        );
+
+        // The list follows live: pending leaves the "Open" list, and shows under "All".
+        let listed = format!(".conversations button[data-id='{conversation}']");
+        wait_for(
+            &c,
+            "the pending conversation gone from the open list",
+            &format!("return !document.querySelector({listed:?})"),
+        )
+        .await;
+        element(&c, "[name=status] option[value='']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let meta = wait_for(
+            &c,
+            "the conversation under All",
+            &format!(
+                "return document.querySelector({listed:?})?.querySelector('.meta').textContent"
+            ),
+        )
+        .await;
+        assert_eq!(meta, "pending · assigned to you");
+        element(&c, ".compose textarea")
+            .await
+            .click()
+            .await
+            .unwrap();
         screenshot(&c, "app-thread.png").await;
 
         assert_once_in_order(&thread(&c).await);

@@ -305,12 +305,15 @@ function renderItem(item) {
 
 function describeEvent(item) {
   const data = item.data ?? {};
-  const kind = String(data.type ?? item.kind ?? "event").replaceAll("_", " ");
-  if ("assignee_id" in data) {
-    return `${kind}: ${assigneeOf({ assignee_id: data.assignee_id })}`;
+  switch (data.type) {
+    case "status_changed":
+      return `Status changed from ${data.from} to ${data.to}`;
+    case "assigned":
+      if (!data.assignee_id) return "Unassigned";
+      return data.assignee_id === state.agent?.id ? "Assigned to you" : "Assigned to a teammate";
+    default:
+      return String(data.type ?? item.kind ?? "event").replaceAll("_", " ");
   }
-  if (data.status) return `${kind}: ${data.status}`;
-  return kind;
 }
 
 function showPending(client_id, body) {
