@@ -14,6 +14,7 @@ const LIST_POLL_MS = 5000;
 const LIST_DEBOUNCE_MS = 200;
 
 const $ = (selector) => document.querySelector(selector);
+const OUTBOX_KEY = "parley:outbox";
 
 const state = {
   agent: null,
@@ -22,10 +23,23 @@ const state = {
   current: null, // the open conversation
   items: new Map(), // seq -> item of the open conversation
   lastSeq: 0,
-  outbox: new Map(), // client_id -> {conversation_id, body}
+  outbox: loadOutbox(), // client_id -> {conversation_id, body}, kept across reloads
   poll: null,
   listTimer: null,
 };
+
+function loadOutbox() {
+  try {
+    return new Map(JSON.parse(sessionStorage.getItem(OUTBOX_KEY) ?? "[]"));
+  } catch {
+    return new Map();
+  }
+}
+
+function saveOutbox() {
+  if (state.outbox.size) sessionStorage.setItem(OUTBOX_KEY, JSON.stringify([...state.outbox]));
+  else sessionStorage.removeItem(OUTBOX_KEY);
+}
 
 function showError(message) {
   $(".global").textContent = message;
@@ -102,6 +116,7 @@ function leave() {
   });
   state.items.clear();
   state.outbox.clear();
+  saveOutbox();
   $(".conversations").replaceChildren();
   $(".items").replaceChildren();
   $(".thread-body").hidden = true;
@@ -120,7 +135,12 @@ function onUp() {
   loadList();
 }
 
-function onDown() {
+function onDown(reason) {
+  if (reason === "unauthenticated") {
+    // The session cookie no longer opens the socket: the list call says so in words.
+    loadList();
+    return;
+  }
   $("#banner").hidden = false;
 }
 
@@ -132,6 +152,7 @@ function onFrame(frame) {
       break;
     case "ack":
       state.outbox.delete(frame.client_id);
+      saveOutbox();
       if (state.items.has(frame.seq)) removePending(frame.client_id);
       break;
     case "assigned":
@@ -157,6 +178,7 @@ function onSocketError(frame) {
   const retried = frame.code === "rate_limited" || frame.code === "unavailable";
   if (frame.client_id && state.outbox.has(frame.client_id) && !retried) {
     state.outbox.delete(frame.client_id);
+    saveOutbox();
     const li = pendingItem(frame.client_id);
     if (li) {
       li.classList.remove("pending");
@@ -344,6 +366,7 @@ function onSend(event) {
   const client_id = uuid();
   const entry = { conversation_id: state.current.id, body };
   state.outbox.set(client_id, entry);
+  saveOutbox();
   showPending(client_id, body);
   textarea.value = "";
   // Sent now if the socket is up, else on the next `hello`.

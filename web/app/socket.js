@@ -54,13 +54,12 @@ export class AgentSocket {
       }
       this.onFrame(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.ws !== ws) return;
-      const wasUp = this.up;
       this.up = false;
       this.ws = null;
       if (this.stopped) return;
-      this.onDown(wasUp);
+      this.onDown(event.reason);
       this.timer = setTimeout(() => this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, RETRY_MAX_MS);
     };
