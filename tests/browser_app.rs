@@ -441,6 +441,33 @@ async fn an_agent_answers_a_visitor_live_from_the_app() {
             "",
             "no error shown"
         );
+
+        // A reply to a closed conversation is refused, and the agent is told in words.
+        element(&c, "[data-status=closed]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for(
+            &c,
+            "the closed status",
+            "return document.querySelector('.status-label').textContent === 'Status: closed'",
+        )
+        .await;
+        type_reply(&c, &format!("Too late{}", Key::Enter)).await;
+        let error = wait_for(
+            &c,
+            "the refusal in words",
+            "return document.querySelector('.global').textContent",
+        )
+        .await;
+        assert!(error.as_str().unwrap().contains(' '), "a sentence: {error}");
+        wait_for(
+            &c,
+            "the refused reply marked as not sent",
+            "return document.querySelector('.items .failed')?.textContent === 'Too late'",
+        )
+        .await;
     })
     .await;
 }
