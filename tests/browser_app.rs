@@ -524,6 +524,11 @@ async fn the_app_resumes_after_a_server_restart_without_loss_or_duplicates() {
             ],
             "stored once each"
         );
+        assert_eq!(
+            js(&c, "return document.querySelector('.global').textContent").await,
+            "",
+            "back online, no error left over"
+        );
         let shown = thread(&c).await;
         assert_once_in_order(&shown);
         let messages: Vec<&str> = shown

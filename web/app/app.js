@@ -12,6 +12,7 @@ import { AgentSocket } from "./socket.js";
 /// reloaded this often.
 const LIST_POLL_MS = 5000;
 const LIST_DEBOUNCE_MS = 200;
+const LIST_ERROR = "The conversation list could not be loaded:";
 
 const $ = (selector) => document.querySelector(selector);
 const OUTBOX_KEY = "parley:outbox";
@@ -215,6 +216,7 @@ async function loadList() {
   try {
     const page = await api("GET", `/conversations?${query}`);
     state.conversations = page.items;
+    if ($(".global").textContent.startsWith(LIST_ERROR)) clearError();
     renderList();
   } catch (e) {
     if (e.status === 401) {
@@ -222,7 +224,9 @@ async function loadList() {
       showLogin("Your session has ended; log in again.");
       return;
     }
-    showError(`The conversation list could not be loaded: ${e.message}`);
+    // Offline, the banner already says so.
+    if (e.code === "network" && !$("#banner").hidden) return;
+    showError(`${LIST_ERROR} ${e.message}`);
   }
 }
 
