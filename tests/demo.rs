@@ -57,6 +57,9 @@ async fn the_demo_site_shows_live_chat_and_a_bot(backend: Backend) {
         );
     }
     assert!(!home.contains("loader.js"), "the home page has no widget");
+    let (status, app_page) = html(&app, "/app/").await;
+    assert_eq!(status, 200, "the linked inbox app is there");
+    assert!(app_page.contains("<html"), "{app_page}");
     for page in ["/demo/live", "/demo/bot"] {
         let (status, body) = html(&app, page).await;
         assert_eq!(status, 200, "{page}");
