@@ -6,26 +6,19 @@
 //! at a time. Screenshots of the login and thread go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser_fixtures;
 mod common;
 mod ws_fixtures;
 
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use browser_fixtures::{poll_js, run_js, screenshot};
 use common::*;
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures_util::FutureExt;
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use ws_fixtures::*;
-
-/// How long the browser gets for what it must show.
-const BROWSER_PATIENCE: Duration = Duration::from_secs(20);
-
-/// One browser at a time: the machines running the suite are small, and Chromium is not.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A Parley with one inbox and its chat channel, where visitors start conversations.
 struct World {
@@ -99,71 +92,33 @@ async fn agent_message(socket: &mut Socket) -> String {
     }
 }
 
-/// Runs `test` with a fresh headless Chromium at 1280×800; closes it whatever happens.
+/// The app's windows are 1280×800, the size the issue asks the app to be usable at.
 async fn with_browser<F, Fut>(test: F)
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let _one = ONE_BROWSER.lock().await;
-    let driver = std::env::var("PARLEY_TEST_CHROMEDRIVER_URL").expect(
-        "PARLEY_TEST_CHROMEDRIVER_URL is not set: run the suite with scripts/test.sh, or start chromedriver",
-    );
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                        "--disable-gpu", "--window-size=1280,800"]}),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver)
-        .await
-        .expect("a Chromium session from chromedriver");
-    let outcome = AssertUnwindSafe(test(client.clone())).catch_unwind().await;
-    let _ = client.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    browser_fixtures::with_browser((1280, 800), test).await;
 }
 
 async fn js(c: &Client, body: &str) -> Value {
-    c.execute(body, vec![]).await.expect("script runs")
+    run_js(c, body).await
 }
 
 /// Polls `body` until it returns something truthy; answers that.
 async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + BROWSER_PATIENCE;
-    loop {
-        let value = js(c, body).await;
-        let truthy = match &value {
-            Value::Null | Value::Bool(false) => false,
-            Value::String(s) => !s.is_empty(),
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the browser never showed {what}; page: {}",
-            js(c, "return document.body.innerText.slice(0, 1500)").await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_js(
+        c,
+        what,
+        body,
+        "return document.body.innerText.slice(0, 1500)",
+    )
+    .await
 }
 
 /// An element through WebDriver, so clicks and keys are a user's (a hidden one fails them).
 async fn element(c: &Client, css: &str) -> Element {
     c.find(Locator::Css(css)).await.unwrap()
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(name), png).unwrap();
 }
 
 async fn log_in(c: &Client, password: &str) {

@@ -8,29 +8,22 @@
 //! Screenshots of the widget's states go to `docs/screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser_fixtures;
 mod common;
 mod ws_fixtures;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use browser_fixtures::{BROWSER_PATIENCE, poll_js, run_js, screenshot};
 use common::*;
 use fantoccini::elements::Element;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures_util::FutureExt;
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use ws_fixtures::*;
-
-/// How long the browser gets for what it must show.
-const BROWSER_PATIENCE: Duration = Duration::from_secs(20);
-
-/// One browser at a time: the machines running the suite are small, and Chromium is not.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A website on its own origin (another port than Parley's): path -> HTML.
 struct Site {
@@ -214,67 +207,29 @@ impl World {
     }
 }
 
-/// Runs `test` with a fresh headless Chromium; closes it whatever happens.
+/// A phone-sized window, where the widget must fit.
 async fn with_browser<F, Fut>(test: F)
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let _one = ONE_BROWSER.lock().await;
-    let driver = std::env::var("PARLEY_TEST_CHROMEDRIVER_URL").expect(
-        "PARLEY_TEST_CHROMEDRIVER_URL is not set: run the suite with scripts/test.sh, or start chromedriver",
-    );
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                        "--disable-gpu", "--window-size=480,760"]}),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver)
-        .await
-        .expect("a Chromium session from chromedriver");
-    let outcome = AssertUnwindSafe(test(client.clone())).catch_unwind().await;
-    let _ = client.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    browser_fixtures::with_browser((480, 760), test).await;
 }
 
-/// JavaScript run in the page with `root` bound to the widget's shadow root (`null` if none).
+/// `body` with `root` bound to the widget's shadow root (`null` if none).
+fn in_widget(body: &str) -> String {
+    format!("const root = document.querySelector('#parley-widget')?.shadowRoot ?? null;\n{body}")
+}
+
+/// JavaScript run in the page with `root` bound to the widget's shadow root.
 async fn js(c: &Client, body: &str) -> Value {
-    let script = format!(
-        "const root = document.querySelector('#parley-widget')?.shadowRoot ?? null;\n{body}"
-    );
-    c.execute(&script, vec![]).await.expect("script runs")
+    run_js(c, &in_widget(body)).await
 }
 
-/// Polls `body` until it returns something truthy; answers that.
+/// Polls `body` (with `root` bound) until it returns something truthy; answers that.
 async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + BROWSER_PATIENCE;
-    loop {
-        let value = js(c, body).await;
-        let truthy = match &value {
-            Value::Null | Value::Bool(false) => false,
-            Value::String(s) => !s.is_empty(),
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the browser never showed {what}; widget: {}",
-            js(
-                c,
-                "return root ? root.innerHTML.slice(0, 1500) : 'no shadow root'"
-            )
-            .await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let context = in_widget("return root ? root.innerHTML.slice(0, 1500) : 'no shadow root'");
+    poll_js(c, what, &in_widget(body), &context).await
 }
 
 /// An element inside the widget's shadow root, through WebDriver (so clicks and keys are a
@@ -348,13 +303,6 @@ async fn type_and_send(c: &Client, text: &str) {
         .await
         .unwrap();
     widget_element(c, ".send").await.click().await.unwrap();
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(name), png).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,89 @@
+//! Headless Chromium for the browser tests, driven through the chromedriver at
+//! `PARLEY_TEST_CHROMEDRIVER_URL` (started by `scripts/services.sh`; missing, the tests fail):
+//! one browser at a time, polling for what the page must show, screenshots.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness"
+)]
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder};
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+
+/// How long the browser gets for what it must show.
+pub const BROWSER_PATIENCE: Duration = Duration::from_secs(20);
+
+/// One browser at a time: the machines running the suite are small, and Chromium is not.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `test` with a fresh headless Chromium whose window is `width`×`height`; closes it
+/// whatever happens.
+pub async fn with_browser<F, Fut>((width, height): (u32, u32), test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let _one = ONE_BROWSER.lock().await;
+    let driver = std::env::var("PARLEY_TEST_CHROMEDRIVER_URL").expect(
+        "PARLEY_TEST_CHROMEDRIVER_URL is not set: run the suite with scripts/test.sh, or start chromedriver",
+    );
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                        "--disable-gpu", format!("--window-size={width},{height}")]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver)
+        .await
+        .expect("a Chromium session from chromedriver");
+    let outcome = AssertUnwindSafe(test(client.clone())).catch_unwind().await;
+    let _ = client.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs `script` in the page and answers what it returns.
+pub async fn run_js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.expect("script runs")
+}
+
+/// Polls `script` until it returns something truthy and answers that; past the patience the
+/// test fails naming `what`, with what `context` (another script) returns then.
+pub async fn poll_js(c: &Client, what: &str, script: &str, context: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + BROWSER_PATIENCE;
+    loop {
+        let value = run_js(c, script).await;
+        let truthy = match &value {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the browser never showed {what}; it shows: {}",
+            run_js(c, context).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves the browser's window as `docs/screenshots/{name}`.
+pub async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
