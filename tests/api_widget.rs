@@ -362,7 +362,35 @@ async fn the_chatflow_lookup_names_what_is_wrong(backend: Backend) {
     assert_eq!(allowed.status, 204, "no chatflow yet: {:?}", allowed.body);
 }
 
+/// The public chatflow lookup is limited per client IP, and a page URL has a length limit.
+async fn the_chatflow_lookup_is_limited(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("PARLEY__AUTH__WIDGET_REQUESTS_PER_IP_PER_MINUTE", "2")],
+    )
+    .await;
+    let account = app.admin.account_id;
+    let inbox = add_inbox(&app, account, "Support", vec![]).await;
+    let chat = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
+    let too_long = format!("https://shop.test/{}", "a".repeat(8192));
+    let (status, body) = chatflow_for(&app, account, chat.id, &too_long, false).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("url")),
+        "{body}"
+    );
+    let (status, _) = chatflow_for(&app, account, chat.id, "https://shop.test/", false).await;
+    assert_eq!(status, 204, "within the limit");
+    let (status, body) = chatflow_for(&app, account, chat.id, "https://shop.test/", false).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
+    );
+}
+
 on_both_backends!(
+    the_chatflow_lookup_is_limited,
     a_page_gets_the_first_chatflow_targeting_it_or_no_widget,
     the_chatflow_lookup_names_what_is_wrong,
     a_visitor_gets_a_token_and_an_anonymous_contact,

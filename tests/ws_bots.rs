@@ -434,7 +434,19 @@ async fn a_restarted_server_resumes_the_waiting_bot(backend: Backend) {
     assert_eq!(titles, ["Call back pat@acme.test"]);
 }
 
+/// A webhook answer over the size limit (256 KiB) is a failure: the error branch, no properties.
+async fn an_oversized_webhook_answer_takes_the_error_branch(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let big = "x".repeat(300 * 1024);
+    let (url, got) = receiver(json!({"company": {"name": big}})).await;
+    let (mut visitor, ..) = bot_on(&app, webhook_flow(&url)).await;
+    send_acked(&mut visitor, &uuid(), "pat@acme.test").await;
+    until_bot_says(&mut visitor, "We could not look you up.").await;
+    assert_eq!(got.lock().unwrap().len(), 1, "it was asked, once");
+}
+
 on_both_backends!(
+    an_oversized_webhook_answer_takes_the_error_branch,
     a_restarted_server_resumes_the_waiting_bot,
     a_bot_webhook_is_signed_and_its_answer_sets_properties,
     a_webhook_that_is_down_takes_the_error_branch,
