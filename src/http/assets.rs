@@ -32,7 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(Compress::default())
             .route("", web::get().to(app_index))
             .route("/", web::get().to(app_index))
-            .route("/{file}", web::get().to(app_file)),
+            // The app's modules may live in folders (`/app/settings/agents.js`).
+            .route("/{file:.+}", web::get().to(app_file)),
     );
 }
 
@@ -50,6 +51,12 @@ async fn app_index() -> HttpResponse {
 }
 
 async fn app_file(file: web::Path<String>) -> HttpResponse {
+    if file
+        .split('/')
+        .any(|part| part.is_empty() || part.starts_with('.'))
+    {
+        return not_found();
+    }
     serve(&format!("app/{file}"), Audience::SameOrigin)
 }
 

@@ -1,54 +1,19 @@
-// Parley inbox app: login, the conversation list, one open thread with its reply box.
+// Parley inbox app shell: login and logout, the agent socket, and the views (inbox, tickets,
+// settings, preferences) chosen by the location hash `#/{view}/...`.
 //
-// Delivery follows docs/protocol.md: the open conversation's items are kept by `seq` (each shown
-// once, in order); after any reconnect the app subscribes again with the last `seq` it has; a
-// reply stays in the outbox with its `client_id` until acked and is resent with the same id, so
-// a server restart neither loses nor doubles it. User content only ever goes into textContent.
+// Each view module exports `mount()` (once, wires its listeners), `enter()` (after login),
+// `leave()` (at logout: forget everything of the agent) and `show(rest)` (navigated to, with the
+// hash's remaining parts). Views talk to each other through `context.js`.
 
 import { api, csrfToken, setCsrfToken } from "./api.js";
+import { ctx, emitFrame, go, isAdmin, loadDirectory, onFrame } from "./context.js";
+import * as inbox from "./inbox.js";
+import * as settings from "./settings.js";
 import { AgentSocket } from "./socket.js";
+import * as tickets from "./tickets.js";
+import { $, $$, clearError, showError } from "./ui.js";
 
-/// New conversations nobody is assigned to are announced by no frame: the list is also
-/// reloaded this often.
-const LIST_POLL_MS = 5000;
-const LIST_DEBOUNCE_MS = 200;
-const LIST_ERROR = "The conversation list could not be loaded:";
-
-const $ = (selector) => document.querySelector(selector);
-const OUTBOX_KEY = "parley:outbox";
-
-const state = {
-  agent: null,
-  socket: null,
-  conversations: [],
-  current: null, // the open conversation
-  items: new Map(), // seq -> item of the open conversation
-  lastSeq: 0,
-  outbox: loadOutbox(), // client_id -> {conversation_id, body}, kept across reloads
-  poll: null,
-  listTimer: null,
-};
-
-function loadOutbox() {
-  try {
-    return new Map(JSON.parse(sessionStorage.getItem(OUTBOX_KEY) ?? "[]"));
-  } catch {
-    return new Map();
-  }
-}
-
-function saveOutbox() {
-  if (state.outbox.size) sessionStorage.setItem(OUTBOX_KEY, JSON.stringify([...state.outbox]));
-  else sessionStorage.removeItem(OUTBOX_KEY);
-}
-
-function showError(message) {
-  $(".global").textContent = message;
-}
-
-function clearError() {
-  $(".global").textContent = "";
-}
+const VIEWS = { inbox, tickets, settings };
 
 // --- login -------------------------------------------------------------------------------
 
@@ -92,330 +57,56 @@ async function onLogout() {
 }
 
 function enter(agent) {
-  state.agent = agent;
+  ctx.agent = agent;
   $("#login").hidden = true;
   $("#main").hidden = false;
   $(".me").textContent = agent.profile?.display_name || agent.email;
+  for (const node of $$(".admin-only")) node.hidden = !isAdmin();
   clearError();
-  state.socket = new AgentSocket({ onFrame, onUp, onDown });
-  state.socket.start();
-  state.poll = setInterval(loadList, LIST_POLL_MS);
-  loadList();
+  ctx.socket = new AgentSocket({
+    onFrame: emitFrame,
+    onUp: (frame) => {
+      $("#banner").hidden = true;
+      emitFrame({ ...frame, type: "up" });
+    },
+    onDown,
+  });
+  ctx.socket.start();
+  loadDirectory().catch((e) => showError(`Names could not be loaded: ${e.message}`));
+  for (const view of Object.values(VIEWS)) view.enter();
+  route();
 }
 
 function leave() {
-  state.socket?.stop();
-  clearInterval(state.poll);
+  ctx.socket?.stop();
+  for (const view of Object.values(VIEWS)) view.leave();
   setCsrfToken(null);
-  Object.assign(state, {
-    agent: null,
-    socket: null,
-    conversations: [],
-    current: null,
-    lastSeq: 0,
-    poll: null,
-  });
-  state.items.clear();
-  state.outbox.clear();
-  saveOutbox();
-  $(".conversations").replaceChildren();
-  $(".items").replaceChildren();
-  $(".thread-body").hidden = true;
-  $(".thread-empty").hidden = false;
+  ctx.agent = null;
+  ctx.socket = null;
   $("#banner").hidden = true;
-}
-
-// --- socket --------------------------------------------------------------------------------
-
-function onUp() {
-  $("#banner").hidden = true;
-  if (state.current) subscribe();
-  for (const [client_id, entry] of state.outbox) {
-    state.socket.send({ type: "send", client_id, ...entry });
-  }
-  loadList();
 }
 
 function onDown(reason) {
-  if (reason === "unauthenticated") {
-    // The session cookie no longer opens the socket: the list call says so in words.
-    loadList();
-    return;
+  emitFrame({ type: "down", reason });
+  // Refused for want of a session, the next REST call says so in words (and ends the session).
+  if (reason !== "unauthenticated") $("#banner").hidden = false;
+}
+
+// --- views ---------------------------------------------------------------------------------
+
+function route() {
+  if (!ctx.agent) return;
+  const [name, ...rest] = location.hash
+    .replace(/^#\/?/, "")
+    .split("/")
+    .filter(Boolean)
+    .map(decodeURIComponent);
+  const view = VIEWS[name] && (name !== "settings" || isAdmin()) ? name : "inbox";
+  for (const [key, module] of Object.entries(VIEWS)) {
+    $(`#view-${key}`).hidden = key !== view;
+    $(`.views [data-view="${key}"]`)?.toggleAttribute("aria-current", key === view);
+    if (key === view) module.show(rest);
   }
-  $("#banner").hidden = false;
-}
-
-function onFrame(frame) {
-  switch (frame.type) {
-    case "item":
-      if (frame.item.conversation_id === state.current?.id) addItem(frame.item);
-      scheduleList();
-      break;
-    case "ack":
-      state.outbox.delete(frame.client_id);
-      saveOutbox();
-      if (state.items.has(frame.seq)) removePending(frame.client_id);
-      break;
-    case "assigned":
-    case "updated":
-      if (frame.conversation?.id === state.current?.id) {
-        state.current = frame.conversation;
-        renderHead();
-      }
-      scheduleList();
-      break;
-    case "notification":
-      scheduleList();
-      break;
-    case "error":
-      onSocketError(frame);
-      break;
-    default:
-      break;
-  }
-}
-
-function onSocketError(frame) {
-  const retried = frame.code === "rate_limited" || frame.code === "unavailable";
-  if (frame.client_id && state.outbox.has(frame.client_id) && !retried) {
-    state.outbox.delete(frame.client_id);
-    saveOutbox();
-    const li = pendingItem(frame.client_id);
-    if (li) {
-      li.classList.remove("pending");
-      li.classList.add("failed");
-      li.title = "Not sent";
-    }
-  }
-  showError(frame.message || `The server refused that (${frame.code}).`);
-}
-
-function subscribe() {
-  state.socket.send({
-    type: "subscribe",
-    conversation_id: state.current.id,
-    after_seq: state.lastSeq,
-  });
-}
-
-// --- list ----------------------------------------------------------------------------------
-
-function scheduleList() {
-  clearTimeout(state.listTimer);
-  state.listTimer = setTimeout(loadList, LIST_DEBOUNCE_MS);
-}
-
-async function loadList() {
-  if (!state.agent) return;
-  const query = new URLSearchParams();
-  const status = $("[name=status]").value;
-  if (status) query.set("status", status);
-  const assigned = $("[name=assigned]").value;
-  if (assigned === "me") query.set("assignee_id", state.agent.id);
-  if (assigned === "unassigned") query.set("unassigned", "true");
-  try {
-    const page = await api("GET", `/conversations?${query}`);
-    state.conversations = page.items;
-    if ($(".global").textContent.startsWith(LIST_ERROR)) clearError();
-    renderList();
-  } catch (e) {
-    if (e.status === 401) {
-      leave();
-      showLogin("Your session has ended; log in again.");
-      return;
-    }
-    // Offline, the banner already says so.
-    if (e.code === "network" && !$("#banner").hidden) return;
-    showError(`${LIST_ERROR} ${e.message}`);
-  }
-}
-
-function renderList() {
-  const focused = document.activeElement?.dataset?.id;
-  const ul = $(".conversations");
-  ul.replaceChildren(
-    ...state.conversations.map((conversation) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.id = conversation.id;
-      if (conversation.id === state.current?.id) button.classList.add("current");
-      const title = document.createElement("span");
-      title.className = "title";
-      title.textContent = titleOf(conversation);
-      const meta = document.createElement("span");
-      meta.className = "meta";
-      meta.textContent = `${conversation.status} · ${assigneeOf(conversation)}`;
-      button.append(title, meta);
-      button.addEventListener("click", () => openConversation(conversation));
-      li.append(button);
-      return li;
-    }),
-  );
-  $(".list-empty").hidden = state.conversations.length > 0;
-  if (focused) ul.querySelector(`[data-id="${CSS.escape(focused)}"]`)?.focus();
-}
-
-function titleOf(conversation) {
-  return conversation.subject || `Conversation ${conversation.id.slice(-6)}`;
-}
-
-function assigneeOf(conversation) {
-  if (!conversation.assignee_id) return "unassigned";
-  if (conversation.assignee_id === state.agent?.id) return "assigned to you";
-  return "assigned to a teammate";
-}
-
-// --- thread --------------------------------------------------------------------------------
-
-function openConversation(conversation) {
-  if (state.current && state.current.id !== conversation.id) {
-    state.socket.send({ type: "unsubscribe", conversation_id: state.current.id });
-  }
-  if (state.current?.id !== conversation.id) {
-    state.items.clear();
-    state.lastSeq = 0;
-    $(".items").replaceChildren();
-    for (const [client_id, entry] of state.outbox) {
-      if (entry.conversation_id === conversation.id) showPending(client_id, entry.body);
-    }
-  }
-  state.current = conversation;
-  $(".thread-empty").hidden = true;
-  $(".thread-body").hidden = false;
-  renderHead();
-  renderList();
-  subscribe();
-  $(".compose textarea").focus();
-}
-
-function renderHead() {
-  const conversation = state.current;
-  $(".thread-head .title").textContent = titleOf(conversation);
-  $(".status-label").textContent = `Status: ${conversation.status}`;
-  $(".assignee-label").textContent = assigneeOf(conversation);
-  for (const button of document.querySelectorAll("[data-status]")) {
-    button.disabled = button.dataset.status === conversation.status;
-  }
-  $(".assign-me").hidden = conversation.assignee_id === state.agent.id;
-}
-
-function addItem(item) {
-  if (state.items.has(item.seq)) return;
-  state.items.set(item.seq, item);
-  state.lastSeq = Math.max(state.lastSeq, item.seq);
-  if (item.client_id) removePending(item.client_id);
-  const li = renderItem(item);
-  const list = $(".items");
-  const later = [...list.children].find((n) => n.dataset.seq && Number(n.dataset.seq) > item.seq);
-  const firstPending = list.querySelector(".pending, .failed");
-  list.insertBefore(li, later ?? firstPending ?? null);
-  list.scrollTop = list.scrollHeight;
-}
-
-function renderItem(item) {
-  const li = document.createElement("li");
-  li.dataset.seq = String(item.seq);
-  if (item.kind === "message") {
-    li.className = `message ${item.direction === "out" ? "out" : "in"}`;
-    li.textContent = item.body ?? "";
-  } else if (item.kind === "comment") {
-    li.className = "comment";
-    li.textContent = item.body ?? "";
-  } else {
-    li.className = "event";
-    li.textContent = describeEvent(item);
-  }
-  return li;
-}
-
-function describeEvent(item) {
-  const data = item.data ?? {};
-  switch (data.type) {
-    case "status_changed":
-      return `Status changed from ${data.from} to ${data.to}`;
-    case "assigned":
-      if (!data.assignee_id) return "Unassigned";
-      return data.assignee_id === state.agent?.id ? "Assigned to you" : "Assigned to a teammate";
-    default:
-      return String(data.type ?? item.kind ?? "event").replaceAll("_", " ");
-  }
-}
-
-function showPending(client_id, body) {
-  const li = document.createElement("li");
-  li.className = "message out pending";
-  li.dataset.clientId = client_id;
-  li.title = "Sending…";
-  li.textContent = body;
-  $(".items").append(li);
-  $(".items").scrollTop = $(".items").scrollHeight;
-}
-
-function pendingItem(client_id) {
-  return [...document.querySelectorAll(".items [data-client-id]")].find(
-    (n) => n.dataset.clientId === client_id,
-  );
-}
-
-function removePending(client_id) {
-  pendingItem(client_id)?.remove();
-}
-
-function onSend(event) {
-  event.preventDefault();
-  const textarea = $(".compose textarea");
-  const body = textarea.value;
-  if (!body.trim() || !state.current) return;
-  const client_id = uuid();
-  const entry = { conversation_id: state.current.id, body };
-  state.outbox.set(client_id, entry);
-  saveOutbox();
-  showPending(client_id, body);
-  textarea.value = "";
-  // Sent now if the socket is up, else on the next `hello`.
-  state.socket.send({ type: "send", client_id, ...entry });
-}
-
-function onComposeKey(event) {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    $(".compose").requestSubmit();
-  }
-}
-
-async function setStatus(status) {
-  await change(`/conversations/${state.current.id}/status`, { status });
-}
-
-async function assignToMe() {
-  await change(`/conversations/${state.current.id}/assign`, {
-    assignee_id: state.agent.id,
-    team_id: state.current.team_id ?? null,
-  });
-}
-
-async function change(path, body) {
-  try {
-    const answer = await api("POST", path, body);
-    clearError();
-    if (answer?.conversation?.id === state.current?.id) {
-      state.current = answer.conversation;
-      renderHead();
-    }
-    scheduleList();
-  } catch (e) {
-    showError(`That change was not made: ${e.message}`);
-  }
-}
-
-/// A v4 UUID; `crypto.randomUUID` exists only in secure contexts.
-function uuid() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // --- start ---------------------------------------------------------------------------------
@@ -423,15 +114,15 @@ function uuid() {
 async function boot() {
   $("#login").addEventListener("submit", onLogin);
   $(".logout").addEventListener("click", onLogout);
-  $(".compose").addEventListener("submit", onSend);
-  $(".compose textarea").addEventListener("keydown", onComposeKey);
-  $(".assign-me").addEventListener("click", assignToMe);
-  for (const button of document.querySelectorAll("[data-status]")) {
-    button.addEventListener("click", () => setStatus(button.dataset.status));
+  for (const button of $$(".views [data-view]")) {
+    button.addEventListener("click", () => go(button.dataset.view));
   }
-  for (const select of document.querySelectorAll(".filters select")) {
-    select.addEventListener("change", loadList);
-  }
+  window.addEventListener("hashchange", route);
+  onFrame("session_ended", () => {
+    leave();
+    showLogin("Your session has ended; log in again.");
+  });
+  for (const view of Object.values(VIEWS)) view.mount();
   if (!csrfToken()) {
     showLogin();
     return;
