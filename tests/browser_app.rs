@@ -12,11 +12,10 @@ mod ws_fixtures;
 
 use std::time::Duration;
 
-use browser_fixtures::{poll_js, run_js, screenshot};
+use browser_fixtures::{app_log_in, element, run_js, screenshot, wait_for};
 use common::*;
-use fantoccini::elements::Element;
+use fantoccini::Client;
 use fantoccini::key::Key;
-use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use ws_fixtures::*;
 
@@ -105,22 +104,6 @@ async fn js(c: &Client, body: &str) -> Value {
     run_js(c, body).await
 }
 
-/// Polls `body` until it returns something truthy; answers that.
-async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
-    poll_js(
-        c,
-        what,
-        body,
-        "return document.body.innerText.slice(0, 1500)",
-    )
-    .await
-}
-
-/// An element through WebDriver, so clicks and keys are a user's (a hidden one fails them).
-async fn element(c: &Client, css: &str) -> Element {
-    c.find(Locator::Css(css)).await.unwrap()
-}
-
 async fn log_in(c: &Client, password: &str) {
     let field = element(c, "#login [name=password]").await;
     field.clear().await.unwrap();
@@ -130,25 +113,7 @@ async fn log_in(c: &Client, password: &str) {
 
 /// Opens the app and logs in as the admin; waits for the (empty or not) list.
 async fn open_app(c: &Client, app: &TestApp) {
-    c.goto(&app.url("/app/")).await.unwrap();
-    wait_for(
-        c,
-        "the login form",
-        "return !document.querySelector('#login').hidden",
-    )
-    .await;
-    element(c, "#login [name=email]")
-        .await
-        .send_keys(ADMIN_EMAIL)
-        .await
-        .unwrap();
-    log_in(c, ADMIN_PASSWORD).await;
-    wait_for(
-        c,
-        "the inbox",
-        "return !document.querySelector('#main').hidden",
-    )
-    .await;
+    app_log_in(c, &app.url(""), ADMIN_EMAIL, ADMIN_PASSWORD).await;
 }
 
 /// Waits for the conversation in the list and opens it with a click.

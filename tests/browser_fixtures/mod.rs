@@ -87,3 +87,43 @@ pub async fn screenshot(c: &Client, name: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), png).unwrap();
 }
+
+/// Polls `script` until truthy, showing the page's text if it never is.
+pub async fn wait_for(c: &Client, what: &str, script: &str) -> Value {
+    poll_js(
+        c,
+        what,
+        script,
+        "return document.body.innerText.slice(0, 1500)",
+    )
+    .await
+}
+
+/// An element through WebDriver, so clicks and keys are a user's (a hidden one fails them).
+pub async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.find(fantoccini::Locator::Css(css)).await.unwrap()
+}
+
+/// Opens the inbox app at `base_url` (`http://127.0.0.1:port`) and logs in; waits for the app.
+pub async fn app_log_in(c: &Client, base_url: &str, email: &str, password: &str) {
+    c.goto(&format!("{base_url}/app/")).await.unwrap();
+    wait_for(
+        c,
+        "the login form",
+        "return !document.querySelector('#login').hidden",
+    )
+    .await;
+    let field = element(c, "#login [name=email]").await;
+    field.clear().await.unwrap();
+    field.send_keys(email).await.unwrap();
+    let field = element(c, "#login [name=password]").await;
+    field.clear().await.unwrap();
+    field.send_keys(password).await.unwrap();
+    element(c, "#login button").await.click().await.unwrap();
+    wait_for(
+        c,
+        "the app after login",
+        "return !document.querySelector('#main').hidden",
+    )
+    .await;
+}
