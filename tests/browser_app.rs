@@ -135,7 +135,7 @@ async fn wait_for_message(c: &Client, direction: &str, text: &str) {
         &format!("the {direction} message {text:?}"),
         &format!(
             "return [...document.querySelectorAll('.items .message.{direction}:not(.pending)')]
-                .some(n => n.textContent === {text:?});"
+                .some(n => n.querySelector('.body')?.textContent === {text:?});"
         ),
     )
     .await;
@@ -146,7 +146,8 @@ async fn thread(c: &Client) -> Vec<(String, String, String)> {
     let value = js(
         c,
         "return [...document.querySelectorAll('.items li')]
-            .map(n => [n.dataset.seq ?? '', n.className, n.textContent]);",
+            .map(n => [n.dataset.seq ?? '', n.className,
+                (n.querySelector('.body') ?? n).textContent]);",
     )
     .await;
     serde_json::from_value(value).unwrap()
@@ -385,7 +386,7 @@ async fn an_agent_answers_a_visitor_live_from_the_app() {
         wait_for(
             &c,
             "the refused reply marked as not sent",
-            "return document.querySelector('.items .failed')?.textContent === 'Too late'",
+            "return document.querySelector('.items .failed .body')?.textContent === 'Too late'",
         )
         .await;
     })

@@ -118,6 +118,7 @@ impl Assignments {
             return;
         };
         publish_item(self.inner.bus.as_ref(), item).await;
+        announce(self.inner.bus.as_ref(), after).await;
         if after.assignee_id != before.assignee_id {
             self.tell_assignees(after, before.assignee_id).await;
         }
@@ -138,6 +139,7 @@ impl Assignments {
     async fn announce_routed(&self, routed: Routed) {
         if let Routed::Assigned(assignment) = routed {
             publish_item(self.inner.bus.as_ref(), &assignment.item).await;
+            announce(self.inner.bus.as_ref(), &assignment.conversation).await;
             self.tell_assignees(&assignment.conversation, None).await;
         }
     }
@@ -175,5 +177,20 @@ pub(crate) async fn publish_item(bus: &dyn Bus, item: &TimelineItem) {
         .await
     {
         tracing::warn!(error = %e, %conversation, seq = item.seq, "could not publish an item");
+    }
+}
+
+/// Tells the agents who see the conversation's inbox that it started or changed (the
+/// `conversation` frame on `inbox.{id}`). A failure is logged: lists also reload on their own.
+pub(crate) async fn announce(bus: &dyn Bus, conversation: &Conversation) {
+    let frame = ServerFrame::Conversation {
+        conversation: conversation.clone(),
+    }
+    .encode();
+    if let Err(e) = bus
+        .publish(&topics::inbox(conversation.inbox_id), frame.into_bytes())
+        .await
+    {
+        tracing::warn!(error = %e, conversation = %conversation.id, "could not announce a conversation");
     }
 }

@@ -258,6 +258,11 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         event: Option<TimelineItem>,
     },
+    /// A conversation of an inbox the agent sees was started, or its status or assignee
+    /// changed; sent on the inbox's topic, so lists stay current without polling.
+    Conversation {
+        conversation: Conversation,
+    },
     /// The visitor of a conversation came online (a socket on it) or left.
     Visitor {
         conversation_id: ConversationId,

@@ -17,6 +17,7 @@ use crate::domain::{
     AccountId, Agent, AgentId, AgentPatch, AgentProfile, AgentRole, AgentStatus, EmailAddress,
     Name, NewAgent, NotificationPrefs, Password, WebUrl,
 };
+use crate::presence::AgentPresence;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +71,22 @@ async fn list_agents(
     who: Authenticated,
 ) -> ApiResult<web::Json<Vec<Agent>>> {
     Ok(web::Json(state.store.list_agents(who.account()).await?))
+}
+
+/// The agents of the account with a live socket (within a few seconds' grace), and their
+/// status; changes follow as `presence` frames on the agent socket.
+#[utoipa::path(tag = "agents", responses(
+    (status = 200, body = Vec<AgentPresence>),
+    (status = 401, body = ErrorBody),
+    (status = 503, body = ErrorBody, description = "The presence tracker cannot be reached"),
+))]
+#[get("/presence")]
+async fn list_presence(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> ApiResult<web::Json<Vec<AgentPresence>>> {
+    let online = state.presence.online(who.account()).await;
+    Ok(web::Json(online.map_err(|e| ApiError::unavailable(&e))?))
 }
 
 /// Creates an agent (admins).
@@ -366,6 +383,7 @@ async fn check_current_password(state: &AppState, agent: &Agent, current: String
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_agents)
+        .service(list_presence)
         .service(create_agent)
         .service(get_agent)
         .service(update_agent)

@@ -18,6 +18,7 @@ use super::params::{
     require_eligible, visible_conversation,
 };
 use super::state::AppState;
+use crate::actors::assignments::announce;
 use crate::domain::{
     Actor, AgentId, ChannelId, ContactId, Conversation, ConversationChange, ConversationFilter,
     ConversationId, ConversationStatus, InvalidValue, NewConversation, TeamId, TimelineItem,
@@ -178,6 +179,7 @@ async fn create_conversation(
         .store
         .get_conversation(who.account(), conversation.id)
         .await?;
+    announce(state.bus.as_ref(), &conversation).await;
     Ok(HttpResponse::build(StatusCode::CREATED).json(conversation))
 }
 

@@ -257,10 +257,14 @@ pub fn visitor_send(client_id: &str, body: &str) -> Value {
     json!({"type": "send", "client_id": client_id, "body": body})
 }
 
-/// Sends as the visitor and waits for the ack; returns `(conversation_id, seq)`.
+/// Sends as the visitor and waits for the ack (past the agents' typing indicators); returns
+/// `(conversation_id, seq)`.
 pub async fn send_acked(socket: &mut Socket, client_id: &str, body: &str) -> (String, i64) {
     socket.send(visitor_send(client_id, body)).await;
-    let ack = socket.next().await;
+    let mut ack = socket.next().await;
+    while ack["type"] == "typing" {
+        ack = socket.next().await;
+    }
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(ack["client_id"], client_id);
     (

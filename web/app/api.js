@@ -4,10 +4,12 @@
 const CSRF_KEY = "parley:csrf";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field = null) {
     super(message);
     this.status = status;
     this.code = code;
+    /// The request field the server named as wrong, if any.
+    this.field = field;
   }
 }
 
@@ -47,7 +49,8 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const code = data?.error ?? "http";
     const message = data?.message ?? `The server answered ${response.status}.`;
-    throw new ApiError(response.status, code, humanize(response.status, code, message));
+    const field = data?.field ?? null;
+    throw new ApiError(response.status, code, humanize(response.status, code, message), field);
   }
   return data;
 }

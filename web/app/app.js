@@ -8,12 +8,16 @@
 import { api, csrfToken, setCsrfToken } from "./api.js";
 import { ctx, emitFrame, go, isAdmin, loadDirectory, onFrame } from "./context.js";
 import * as inbox from "./inbox.js";
+import * as notify from "./notify.js";
+import * as preferences from "./preferences.js";
 import * as settings from "./settings.js";
 import { AgentSocket } from "./socket.js";
 import * as tickets from "./tickets.js";
 import { $, $$, clearError, showError } from "./ui.js";
 
-const VIEWS = { inbox, tickets, settings };
+const VIEWS = { inbox, tickets, settings, preferences };
+/// Parts of the app that live in every view.
+const PARTS = [notify];
 
 // --- login -------------------------------------------------------------------------------
 
@@ -73,13 +77,13 @@ function enter(agent) {
   });
   ctx.socket.start();
   loadDirectory().catch((e) => showError(`Names could not be loaded: ${e.message}`));
-  for (const view of Object.values(VIEWS)) view.enter();
+  for (const part of [...Object.values(VIEWS), ...PARTS]) part.enter();
   route();
 }
 
 function leave() {
   ctx.socket?.stop();
-  for (const view of Object.values(VIEWS)) view.leave();
+  for (const part of [...Object.values(VIEWS), ...PARTS]) part.leave();
   setCsrfToken(null);
   ctx.agent = null;
   ctx.socket = null;
@@ -104,7 +108,7 @@ function route() {
   const view = VIEWS[name] && (name !== "settings" || isAdmin()) ? name : "inbox";
   for (const [key, module] of Object.entries(VIEWS)) {
     $(`#view-${key}`).hidden = key !== view;
-    $(`.views [data-view="${key}"]`)?.toggleAttribute("aria-current", key === view);
+    $(`.top [data-view="${key}"]`)?.toggleAttribute("aria-current", key === view);
     if (key === view) module.show(rest);
   }
 }
@@ -114,7 +118,7 @@ function route() {
 async function boot() {
   $("#login").addEventListener("submit", onLogin);
   $(".logout").addEventListener("click", onLogout);
-  for (const button of $$(".views [data-view]")) {
+  for (const button of $$(".top [data-view]")) {
     button.addEventListener("click", () => go(button.dataset.view));
   }
   window.addEventListener("hashchange", route);
@@ -122,7 +126,7 @@ async function boot() {
     leave();
     showLogin("Your session has ended; log in again.");
   });
-  for (const view of Object.values(VIEWS)) view.mount();
+  for (const part of [...Object.values(VIEWS), ...PARTS]) part.mount();
   if (!csrfToken()) {
     showLogin();
     return;

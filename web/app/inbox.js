@@ -8,12 +8,16 @@
 
 import { api } from "./api.js";
 import { clearContact, showContact } from "./contact.js";
-import { agentName, ctx, go, onFrame } from "./context.js";
-import { $, $$, clearError, showError, uuid } from "./ui.js";
+import { agentName, channelOf, ctx, go, inboxName, onFrame, teamName } from "./context.js";
+import * as compose from "./compose.js";
+import { $, $$, clearError, el, formatTime, showError, uuid } from "./ui.js";
 
-/// New conversations nobody is assigned to are announced by no frame: the list is also
-/// reloaded this often.
-const LIST_POLL_MS = 5000;
+/// New and changed conversations are announced by `conversation` frames on the inboxes'
+/// topics; the list also reloads this often, for memberships given after the socket connected
+/// and frames missed while the bus was down.
+const LIST_POLL_MS = 30000;
+/// A visitor's "typing" fades after this long without a new one.
+const TYPING_SHOWN_MS = 6000;
 const LIST_DEBOUNCE_MS = 200;
 const LIST_ERROR = "The conversation list could not be loaded:";
 const OUTBOX_KEY = "parley:outbox";
@@ -23,9 +27,11 @@ const state = {
   current: null, // the open conversation
   items: new Map(), // seq -> item of the open conversation
   lastSeq: 0,
-  outbox: loadOutbox(), // client_id -> {conversation_id, body}, kept across reloads
+  outbox: loadOutbox(), // client_id -> frame ({type, conversation_id, body, mentions?})
   poll: null,
   listTimer: null,
+  visitorOnline: false,
+  typingTimer: null,
 };
 
 function loadOutbox() {
@@ -44,9 +50,9 @@ function saveOutbox() {
 // --- view lifecycle ------------------------------------------------------------------------
 
 export function mount() {
-  $(".compose").addEventListener("submit", onSend);
-  $(".compose textarea").addEventListener("keydown", onComposeKey);
+  compose.mount({ send: onSend });
   $(".assign-me").addEventListener("click", assignToMe);
+  $(".assign-to").addEventListener("change", onAssignTo);
   for (const button of $$("[data-status]")) {
     button.addEventListener("click", () => setStatus(button.dataset.status));
   }
@@ -75,7 +81,36 @@ export function mount() {
     });
   }
   onFrame("notification", scheduleList);
+  onFrame("conversation", (frame) => {
+    if (frame.conversation.id === state.current?.id) {
+      state.current = frame.conversation;
+      renderHead();
+    }
+    scheduleList();
+  });
+  onFrame("subscribed", (frame) => {
+    if (frame.conversation_id !== state.current?.id) return;
+    state.visitorOnline = Boolean(frame.visitor_online);
+    renderVisitor();
+  });
+  onFrame("visitor", (frame) => {
+    if (frame.conversation_id !== state.current?.id) return;
+    state.visitorOnline = frame.online;
+    if (!frame.online) showTyping(null);
+    renderVisitor();
+  });
+  onFrame("typing", (frame) => {
+    if (frame.conversation_id !== state.current?.id) return;
+    const who = frame.contact_id ? "The visitor" : agentName(frame.agent_id);
+    showTyping(frame.state === "start" ? `${who} is typing…` : null);
+  });
   onFrame("error", onSocketError);
+  onFrame("directory", () => {
+    renderFilterChoices();
+    renderAssignChoices();
+    if (state.current) renderHead();
+    renderList();
+  });
 }
 
 export function enter() {
@@ -89,6 +124,7 @@ export function leave() {
   state.items.clear();
   state.outbox.clear();
   saveOutbox();
+  compose.forgetDrafts();
   $(".conversations").replaceChildren();
   $(".items").replaceChildren();
   $(".thread-body").hidden = true;
@@ -115,8 +151,8 @@ export async function show([conversationId] = []) {
 
 function onUp() {
   if (state.current) subscribe();
-  for (const [client_id, entry] of state.outbox) {
-    ctx.socket.send({ type: "send", client_id, ...entry });
+  for (const [client_id, frame] of state.outbox) {
+    ctx.socket.send({ type: "send", ...frame, client_id });
   }
   loadList();
 }
@@ -159,6 +195,10 @@ async function loadList() {
   const assigned = $("[name=assigned]").value;
   if (assigned === "me") query.set("assignee_id", ctx.agent.id);
   if (assigned === "unassigned") query.set("unassigned", "true");
+  for (const [name, param] of [["inbox", "inbox_id"], ["team", "team_id"], ["channel", "channel_id"]]) {
+    const value = $(`.filters [name=${name}]`).value;
+    if (value) query.set(param, value);
+  }
   try {
     const page = await api("GET", `/conversations?${query}`);
     state.conversations = page.items;
@@ -191,7 +231,17 @@ function renderList() {
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = `${conversation.status} · ${assigneeOf(conversation)}`;
-      button.append(title, meta);
+      const where = document.createElement("span");
+      where.className = "where";
+      const channel = channelOf(conversation.channel_id);
+      where.textContent = [
+        channel ? `${channel.name} (${channel.kind})` : null,
+        inboxName(conversation.inbox_id),
+        formatTime(conversation.updated_at),
+      ]
+        .filter(Boolean)
+        .join(" · ");
+      button.append(title, meta, where);
       button.addEventListener("click", () => go("inbox", conversation.id));
       li.append(button);
       return li;
@@ -206,8 +256,30 @@ function titleOf(conversation) {
 }
 
 function assigneeOf(conversation) {
-  if (!conversation.assignee_id) return "unassigned";
-  return `assigned to ${agentName(conversation.assignee_id)}`;
+  const team = conversation.team_id ? ` (${teamName(conversation.team_id)})` : "";
+  if (!conversation.assignee_id) return `unassigned${team}`;
+  return `assigned to ${agentName(conversation.assignee_id)}${team}`;
+}
+
+function renderFilterChoices() {
+  const { inboxes, teams, channels } = ctx.directory;
+  fillSelect($(".filters [name=inbox]"), "All inboxes", inboxes.map((i) => [i.id, i.name]));
+  fillSelect($(".filters [name=team]"), "Any team", teams.map((t) => [t.id, t.name]));
+  fillSelect(
+    $(".filters [name=channel]"),
+    "Any channel",
+    channels.map((c) => [c.id, `${c.name} (${c.kind})`]),
+  );
+}
+
+/// Replaces a filter's choices, keeping the chosen one when it still exists.
+function fillSelect(select, anyLabel, choices) {
+  const chosen = select.value;
+  select.replaceChildren(
+    el("option", { value: "" }, anyLabel),
+    ...choices.map(([value, label]) => el("option", { value }, label)),
+  );
+  select.value = choices.some(([value]) => value === chosen) ? chosen : "";
 }
 
 // --- thread --------------------------------------------------------------------------------
@@ -220,9 +292,12 @@ function openConversation(conversation) {
     state.items.clear();
     state.lastSeq = 0;
     $(".items").replaceChildren();
-    for (const [client_id, entry] of state.outbox) {
-      if (entry.conversation_id === conversation.id) showPending(client_id, entry.body);
+    for (const [client_id, frame] of state.outbox) {
+      if (frame.conversation_id === conversation.id) showPending(client_id, frame);
     }
+    state.visitorOnline = false;
+    showTyping(null);
+    compose.switchTo(conversation.id);
   }
   state.current = conversation;
   $(".thread-empty").hidden = true;
@@ -231,6 +306,7 @@ function openConversation(conversation) {
   renderList();
   subscribe();
   showContact($(".contact-pane"), conversation);
+  renderVisitor();
   $(".compose textarea").focus();
 }
 
@@ -242,7 +318,43 @@ function renderHead() {
   for (const button of $$("[data-status]")) {
     button.disabled = button.dataset.status === conversation.status;
   }
+  $('[data-status="open"]').textContent = conversation.status === "closed" ? "Reopen" : "Open";
   $(".assign-me").hidden = conversation.assignee_id === ctx.agent.id;
+  $(".assign-to").value = conversation.assignee_id
+    ? `agent:${conversation.assignee_id}`
+    : conversation.team_id
+      ? `team:${conversation.team_id}`
+      : "";
+}
+
+/// The reassignment menu: nobody, each active agent, each team.
+function renderAssignChoices() {
+  const agents = ctx.directory.agents.filter((a) => a.active !== false);
+  $(".assign-to").replaceChildren(
+    el("option", { value: "" }, "Nobody"),
+    el(
+      "optgroup",
+      { label: "Agents" },
+      agents.map((a) => el("option", { value: `agent:${a.id}` }, a.profile?.display_name || a.email)),
+    ),
+    el(
+      "optgroup",
+      { label: "Teams" },
+      ctx.directory.teams.map((t) => el("option", { value: `team:${t.id}` }, t.name)),
+    ),
+  );
+}
+
+function renderVisitor() {
+  const label = $(".visitor-label");
+  label.textContent = state.visitorOnline ? "Visitor online" : "Visitor offline";
+  label.classList.toggle("online", state.visitorOnline);
+}
+
+function showTyping(text) {
+  clearTimeout(state.typingTimer);
+  $(".typing").textContent = text ?? "";
+  if (text) state.typingTimer = setTimeout(() => showTyping(null), TYPING_SHOWN_MS);
 }
 
 function addItem(item) {
@@ -261,17 +373,43 @@ function addItem(item) {
 function renderItem(item) {
   const li = document.createElement("li");
   li.dataset.seq = String(item.seq);
-  if (item.kind === "message") {
-    li.className = `message ${item.direction === "out" ? "out" : "in"}`;
-    li.textContent = item.body ?? "";
-  } else if (item.kind === "comment") {
-    li.className = "comment";
-    li.textContent = item.body ?? "";
+  if (item.kind === "message" || item.kind === "comment") {
+    li.className =
+      item.kind === "comment" ? "comment" : `message ${item.direction === "out" ? "out" : "in"}`;
+    li.append(
+      el("span", { class: "body" }, item.body ?? ""),
+      el("span", { class: "byline" }, bylineOf(item)),
+    );
+    if (item.delivery_status === "failed") {
+      li.classList.add("failed");
+      li.title = item.delivery_error ? `Not delivered: ${item.delivery_error}` : "Not delivered";
+    }
   } else {
     li.className = "event";
     li.textContent = describeEvent(item);
   }
   return li;
+}
+
+/// Who wrote it, when, and for outbound messages whether it went out.
+function bylineOf(item) {
+  const author = item.author ?? {};
+  const who =
+    author.type === "agent"
+      ? agentName(author.id)
+      : author.type === "contact"
+        ? "Visitor"
+        : author.type === "bot"
+          ? "Bot"
+          : "Parley";
+  const parts = [who, formatTime(item.created_at)];
+  if (item.kind === "message" && item.direction === "out") {
+    const status = item.delivery_status;
+    if (status === "failed") parts.push(`not delivered${item.delivery_error ? `: ${item.delivery_error}` : ""}`);
+    else if (status === "pending") parts.push("sending");
+    else parts.push("sent");
+  }
+  return parts.filter(Boolean).join(" · ");
 }
 
 function describeEvent(item) {
@@ -280,19 +418,25 @@ function describeEvent(item) {
     case "status_changed":
       return `Status changed from ${data.from} to ${data.to}`;
     case "assigned":
-      if (!data.assignee_id) return "Unassigned";
-      return `Assigned to ${agentName(data.assignee_id)}`;
+      if (data.assignee_id) return `Assigned to ${agentName(data.assignee_id)}`;
+      if (data.team_id) return `Handed to ${teamName(data.team_id)}`;
+      return "Unassigned";
     default:
       return String(data.type ?? item.kind ?? "event").replaceAll("_", " ");
   }
 }
 
-function showPending(client_id, body) {
-  const li = document.createElement("li");
-  li.className = "message out pending";
-  li.dataset.clientId = client_id;
-  li.title = "Sending…";
-  li.textContent = body;
+function showPending(client_id, frame) {
+  const note = frame.type === "comment";
+  const li = el(
+    "li",
+    {
+      class: `${note ? "comment" : "message out"} pending`,
+      dataset: { clientId: client_id },
+      title: "Sending…",
+    },
+    el("span", { class: "body" }, frame.body),
+  );
   $(".items").append(li);
   $(".items").scrollTop = $(".items").scrollHeight;
 }
@@ -305,30 +449,31 @@ function removePending(client_id) {
   pendingItem(client_id)?.remove();
 }
 
-function onSend(event) {
-  event.preventDefault();
-  const textarea = $(".compose textarea");
-  const body = textarea.value;
-  if (!body.trim() || !state.current) return;
+/// Sends what the compose box wrote: a reply (`send`) or an internal note (`comment` with the
+/// agents it mentions). Kept in the outbox until acked; sent now if the socket is up, else on
+/// the next `hello`.
+function onSend({ note, body, mentions }) {
+  if (!state.current) return;
   const client_id = uuid();
-  const entry = { conversation_id: state.current.id, body };
-  state.outbox.set(client_id, entry);
+  const frame = note
+    ? { type: "comment", conversation_id: state.current.id, body, mentions }
+    : { type: "send", conversation_id: state.current.id, body };
+  state.outbox.set(client_id, frame);
   saveOutbox();
-  showPending(client_id, body);
-  textarea.value = "";
-  // Sent now if the socket is up, else on the next `hello`.
-  ctx.socket.send({ type: "send", client_id, ...entry });
-}
-
-function onComposeKey(event) {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    $(".compose").requestSubmit();
-  }
+  showPending(client_id, frame);
+  ctx.socket.send({ ...frame, client_id });
 }
 
 async function setStatus(status) {
   await change(`/conversations/${state.current.id}/status`, { status });
+}
+
+async function onAssignTo(event) {
+  const [kind, id] = event.target.value.split(":");
+  await change(`/conversations/${state.current.id}/assign`, {
+    assignee_id: kind === "agent" ? id : null,
+    team_id: kind === "team" ? id : kind === "agent" ? (state.current.team_id ?? null) : null,
+  });
 }
 
 async function assignToMe() {

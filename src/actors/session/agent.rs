@@ -80,44 +80,29 @@ impl AgentSessionActor {
         }
     }
 
-    /// Once the agent is known: listen to their own topic and the account's presence, say
-    /// `hello` once those subscriptions are live (so nothing published after it is missed), and
-    /// count this socket in the presence tracker for as long as it lives.
+    /// Once the agent is known: listen to their own topic, the account's presence and the
+    /// topics of the inboxes they see (new and changed conversations), say `hello` once those
+    /// subscriptions are live (so nothing published after it is missed), and count this socket
+    /// in the presence tracker for as long as it lives.
+    ///
+    /// The inboxes are those of the moment of connecting: a membership given later is heard
+    /// from the next connection on (the app's list also reloads on its own).
     fn on_authenticated(&mut self, who: &Authenticated, ctx: &mut Ctx) {
-        use crate::bus::{Received, topics};
-        let topics = [topics::agent(who.agent.id), topics::presence(who.account())];
-        for topic in topics.iter() {
-            let subscription = self.state.bus.subscribe(topic);
-            let frames = futures_util::stream::unfold(subscription, |mut sub| async move {
-                loop {
-                    match sub.recv().await {
-                        Received::Message(m) => {
-                            return Some((TopicFrame { payload: m.payload }, sub));
-                        }
-                        // Missed notifications are not replayed: the app reloads its lists.
-                        Received::Lagged(_) => continue,
-                        Received::Closed => return None,
-                    }
-                }
-            });
-            ctx.add_message_stream(frames);
-        }
-        let (bus, hello) = (
-            self.state.bus.clone(),
-            ServerFrame::Hello {
-                agent: who.agent.clone(),
-            },
-        );
-        let live = async move {
-            for topic in &topics {
-                // Unconfirmed (bus down): carry on; the app reloads what it may have missed.
-                let _ = bus.subscribed(topic).await;
-            }
+        use crate::bus::topics;
+        let (store, account) = (self.state.store.clone(), who.account());
+        let member = (!who.is_admin()).then_some(who.agent.id);
+        let mut names = vec![topics::agent(who.agent.id), topics::presence(account)];
+        let hello = ServerFrame::Hello {
+            agent: who.agent.clone(),
         };
-        ctx.wait(
-            live.into_actor(self)
-                .map(move |_, _, ctx| Self::send_frame(ctx, &hello)),
-        );
+        let inboxes = async move { store.list_inboxes(account, member).await };
+        ctx.wait(inboxes.into_actor(self).map(move |inboxes, act, ctx| {
+            match inboxes {
+                Ok(inboxes) => names.extend(inboxes.iter().map(|i| topics::inbox(i.id))),
+                Err(e) => tracing::warn!(error = %e, "inbox topics unknown; lists will poll"),
+            }
+            act.listen(names, hello, ctx);
+        }));
         self.status = who.agent.status;
         let (account, agent, socket) = (who.account(), who.agent.id, self.presence_socket);
         let beat = move |act: &mut Self, ctx: &mut Ctx, first: bool| {
@@ -138,6 +123,39 @@ impl AgentSessionActor {
         };
         beat(self, ctx, true);
         ctx.run_interval(PRESENCE_HEARTBEAT, move |act, ctx| beat(act, ctx, false));
+    }
+
+    /// Streams every frame published on `topics` to the socket; `hello` follows once the bus
+    /// confirms the subscriptions.
+    fn listen(&mut self, topics: Vec<String>, hello: ServerFrame, ctx: &mut Ctx) {
+        use crate::bus::Received;
+        for topic in &topics {
+            let subscription = self.state.bus.subscribe(topic);
+            let frames = futures_util::stream::unfold(subscription, |mut sub| async move {
+                loop {
+                    match sub.recv().await {
+                        Received::Message(m) => {
+                            return Some((TopicFrame { payload: m.payload }, sub));
+                        }
+                        // Missed notifications are not replayed: the app reloads its lists.
+                        Received::Lagged(_) => continue,
+                        Received::Closed => return None,
+                    }
+                }
+            });
+            ctx.add_message_stream(frames);
+        }
+        let bus = self.state.bus.clone();
+        let live = async move {
+            for topic in &topics {
+                // Unconfirmed (bus down): carry on; the app reloads what it may have missed.
+                let _ = bus.subscribed(topic).await;
+            }
+        };
+        ctx.wait(
+            live.into_actor(self)
+                .map(move |_, _, ctx| Self::send_frame(ctx, &hello)),
+        );
     }
 
     fn send_frame(ctx: &mut Ctx, frame: &ServerFrame) {

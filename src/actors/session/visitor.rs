@@ -19,6 +19,7 @@ use super::{
     CODEC_MAX_FRAME_BYTES, Guard, Session, close, join, on_message, publish_ephemeral, send_error,
     send_frame, start,
 };
+use crate::actors::assignments::announce;
 use crate::actors::bots;
 use crate::actors::conversation::{
     Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
@@ -340,6 +341,7 @@ impl VisitorSessionActor {
                         .store
                         .create_conversation(account, new, author)
                         .await?;
+                    announce(state.bus.as_ref(), &conversation).await;
                     (conversation, true)
                 }
             };
