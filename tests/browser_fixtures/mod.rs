@@ -24,9 +24,19 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs `test` with a fresh headless Chromium whose window is `width`×`height`; closes it
 /// whatever happens.
-pub async fn with_browser<F, Fut>((width, height): (u32, u32), test: F)
+pub async fn with_browser<F, Fut>(size: (u32, u32), test: F)
 where
     F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    with_browsers(1, size, |mut clients| test(clients.remove(0))).await;
+}
+
+/// Runs `test` with `count` separate headless Chromiums (separate cookies and storage: two
+/// people at two computers); closes them whatever happens.
+pub async fn with_browsers<F, Fut>(count: usize, (width, height): (u32, u32), test: F)
+where
+    F: FnOnce(Vec<Client>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let _one = ONE_BROWSER.lock().await;
@@ -39,14 +49,20 @@ where
         json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                         "--disable-gpu", format!("--window-size={width},{height}")]}),
     );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver)
-        .await
-        .expect("a Chromium session from chromedriver");
-    let outcome = AssertUnwindSafe(test(client.clone())).catch_unwind().await;
-    let _ = client.close().await;
+    let mut clients = Vec::new();
+    for _ in 0..count {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&driver)
+            .await
+            .expect("a Chromium session from chromedriver");
+        clients.push(client);
+    }
+    let outcome = AssertUnwindSafe(test(clients.clone())).catch_unwind().await;
+    for client in clients {
+        let _ = client.close().await;
+    }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
