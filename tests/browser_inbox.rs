@@ -11,7 +11,9 @@ mod browser_fixtures;
 mod common;
 mod ws_fixtures;
 
-use browser_fixtures::{app_log_in, element, run_js, screenshot, wait_for, with_browsers};
+use browser_fixtures::{
+    app_log_in, element, in_widget, run_js, screenshot, wait_for, widget_element, with_browsers,
+};
 use common::*;
 use fantoccini::Client;
 use fantoccini::key::Key;
@@ -163,6 +165,78 @@ async fn open_conversation(c: &Client, conversation: &str) {
         "the thread",
         "return !document.querySelector('.thread-body').hidden",
     )
+    .await;
+}
+
+#[tokio::test]
+async fn a_chat_started_from_the_widget_is_answered_in_the_app() {
+    let app = spawn_app_with(Backend::Sqlite, &[("PARLEY__DEMO__ENABLED", "true")]).await;
+    parley::demo::ensure(&app.store, ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .expect("the demo site");
+    with_browsers(2, (1280, 800), |mut c| async move {
+        let agent = c.pop().unwrap();
+        let visitor = c.pop().unwrap();
+        app_log_in(&agent, &app.url(""), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+        // A visitor on the demo website opens the widget and writes.
+        visitor.goto(&app.url("/demo/live")).await.unwrap();
+        wait_for(
+            &visitor,
+            "the widget's launcher",
+            &in_widget("return !!root?.querySelector('.launcher')"),
+        )
+        .await;
+        widget_element(&visitor, ".launcher")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let compose = widget_element(&visitor, ".compose textarea").await;
+        compose.send_keys("Do you ship to Norway?").await.unwrap();
+        widget_element(&visitor, ".send")
+            .await
+            .click()
+            .await
+            .unwrap();
+
+        // It reaches the agent's list live; the agent opens and answers it.
+        let conversation = wait_for(
+            &agent,
+            "the widget's chat in the list",
+            "return document.querySelector('.conversations button')?.dataset.id",
+        )
+        .await;
+        open_conversation(&agent, conversation.as_str().unwrap()).await;
+        wait_for(
+            &agent,
+            "the visitor's message",
+            "return [...document.querySelectorAll('.items .message.in .body')]
+                .some(n => n.textContent === 'Do you ship to Norway?')",
+        )
+        .await;
+        let reply = element(&agent, ".compose textarea").await;
+        reply.send_keys("We do, in 3 to 5 days.").await.unwrap();
+        reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+        wait_for(
+            &visitor,
+            "the agent's answer in the widget",
+            &in_widget(
+                "return [...root.querySelectorAll('.log .bubble')]
+                    .some(n => n.textContent === 'We do, in 3 to 5 days.')",
+            ),
+        )
+        .await;
+        wait_for(
+            &agent,
+            "the reply confirmed as sent",
+            "return [...document.querySelectorAll('.items .message.out:not(.pending) .byline')]
+                .some(n => n.textContent.endsWith('sent'))",
+        )
+        .await;
+        screenshot(&agent, "app-inbox.png").await;
+    })
     .await;
 }
 

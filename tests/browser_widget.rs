@@ -18,10 +18,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use browser_fixtures::{BROWSER_PATIENCE, poll_js, run_js, screenshot};
+use browser_fixtures::{BROWSER_PATIENCE, in_widget, poll_js, run_js, screenshot, widget_element};
 use common::*;
-use fantoccini::elements::Element;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{Value, json};
 use ws_fixtures::*;
 
@@ -216,11 +215,6 @@ where
     browser_fixtures::with_browser((480, 760), test).await;
 }
 
-/// `body` with `root` bound to the widget's shadow root (`null` if none).
-fn in_widget(body: &str) -> String {
-    format!("const root = document.querySelector('#parley-widget')?.shadowRoot ?? null;\n{body}")
-}
-
 /// JavaScript run in the page with `root` bound to the widget's shadow root.
 async fn js(c: &Client, body: &str) -> Value {
     run_js(c, &in_widget(body)).await
@@ -230,14 +224,6 @@ async fn js(c: &Client, body: &str) -> Value {
 async fn wait_for(c: &Client, what: &str, body: &str) -> Value {
     let context = in_widget("return root ? root.innerHTML.slice(0, 1500) : 'no shadow root'");
     poll_js(c, what, &in_widget(body), &context).await
-}
-
-/// An element inside the widget's shadow root, through WebDriver (so clicks and keys are a
-/// user's: a hidden or covered element fails them).
-async fn widget_element(c: &Client, css: &str) -> Element {
-    let host = c.find(Locator::Css("#parley-widget")).await.unwrap();
-    let root = host.shadow_root().await.unwrap();
-    root.find(Locator::Css(css)).await.unwrap()
 }
 
 /// Shown means laid out with a size, visible, and topmost at its centre (not covered): `why`

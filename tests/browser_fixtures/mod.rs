@@ -143,3 +143,19 @@ pub async fn app_log_in(c: &Client, base_url: &str, email: &str, password: &str)
     )
     .await;
 }
+
+/// `body` with `root` bound to the chat widget's shadow root (`null` if none).
+pub fn in_widget(body: &str) -> String {
+    format!("const root = document.querySelector('#parley-widget')?.shadowRoot ?? null;\n{body}")
+}
+
+/// An element inside the chat widget's shadow root, through WebDriver (so clicks and keys are
+/// a user's: a hidden or covered element fails them).
+pub async fn widget_element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let host = c
+        .find(fantoccini::Locator::Css("#parley-widget"))
+        .await
+        .unwrap();
+    let root = host.shadow_root().await.unwrap();
+    root.find(fantoccini::Locator::Css(css)).await.unwrap()
+}
