@@ -4,10 +4,12 @@
 const CSRF_KEY = "parley:csrf";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field = null) {
     super(message);
     this.status = status;
     this.code = code;
+    /// The input field at fault as the server names it (`routing.capacity`), or null.
+    this.field = field;
   }
 }
 
@@ -47,7 +49,12 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const code = data?.error ?? "http";
     const message = data?.message ?? `The server answered ${response.status}.`;
-    throw new ApiError(response.status, code, humanize(response.status, code, message));
+    throw new ApiError(
+      response.status,
+      code,
+      humanize(response.status, code, message),
+      data?.field ?? null,
+    );
   }
   return data;
 }
