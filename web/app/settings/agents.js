@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { ctx, go, loadDirectory } from "../context.js";
 import { el } from "../ui.js";
-import { agentLabel, back, empty, field, form, input, select } from "./forms.js";
+import { agentLabel, back, draw, empty, field, form, input, select } from "./forms.js";
 
 const ROLES = [
   ["agent", "Agent"],
@@ -16,9 +16,9 @@ export async function render(page, [id], alive) {
   if (!alive()) return;
   if (id) {
     const agent = agents.find((a) => a.id === id);
-    page.replaceChildren(...(agent ? detail(agent) : missing()));
+    draw(page, ...(agent ? detail(agent) : missing()));
   } else {
-    page.replaceChildren(...list(agents));
+    draw(page, ...list(agents));
   }
 }
 

@@ -10,6 +10,7 @@ import {
   back,
   checkbox,
   copyable,
+  draw,
   empty,
   field,
   form,
@@ -25,12 +26,12 @@ export async function render(page, [id], alive) {
   const [channels, inboxes] = await Promise.all([api("GET", "/channels"), api("GET", "/inboxes")]);
   if (!alive()) return;
   if (!id) {
-    page.replaceChildren(...list(channels, inboxes));
+    draw(page, ...list(channels, inboxes));
     return;
   }
   const channel = channels.find((c) => c.id === id);
   if (!channel) {
-    page.replaceChildren(back("Channels", "#/settings/channels"), el("p", { class: "empty" }, "No such channel."));
+    draw(page, back("Channels", "#/settings/channels"), el("p", { class: "empty" }, "No such channel."));
     return;
   }
   const chat = channel.kind === "chat";
@@ -39,7 +40,7 @@ export async function render(page, [id], alive) {
     chat || channel.kind === "messenger" ? api("GET", `/channels/${channel.id}/chatflows`) : null,
   ]);
   if (!alive()) return;
-  page.replaceChildren(...detail(channel, inboxes, embed, chatflows));
+  draw(page, ...detail(channel, inboxes, embed, chatflows));
 }
 
 function list(channels, inboxes) {
@@ -202,7 +203,7 @@ function readOnly(channel) {
     { class: "card" },
     el("h3", {}, "Settings"),
     el("p", { class: "muted" }, "Shown as they are; change them through the API for now."),
-    rows.length ? el("dl", { class: "read-only" }, rows) : empty("No settings."),
+    rows.length ? el("dl", { class: "read-only" }, rows.flat()) : empty("No settings."),
   );
 }
 

@@ -6,7 +6,18 @@
 import { api } from "../api.js";
 import { agentName, teamName } from "../context.js";
 import { $, $$, el } from "../ui.js";
-import { back, checkbox, field, form, input, select, showFormError, textarea, uid } from "./forms.js";
+import {
+  back,
+  checkbox,
+  draw,
+  field,
+  form,
+  input,
+  select,
+  showFormError,
+  textarea,
+  uid,
+} from "./forms.js";
 import { flowPreview, stepOfField } from "./flow-preview.js";
 
 const RULES = [
@@ -30,7 +41,7 @@ export async function render(page, [id], alive) {
   if (!alive()) return;
   const title = el("h2", { tabindex: "-1" }, chatflow.name);
   const patch = async (body) => Object.assign(chatflow, await api("PATCH", `/chatflows/${chatflow.id}`, body));
-  page.replaceChildren(
+  draw(page, 
     back("Channel", `#/settings/channels/${chatflow.channel_id}`),
     title,
     el("p", { class: "muted" }, chatflow.kind === "bot" ? "Bot chatflow" : "Live chat chatflow"),

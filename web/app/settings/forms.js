@@ -109,7 +109,8 @@ export function form({ title, submit = "Save", onSubmit, onError, className = ""
     "form",
     { class: `card ${className}`.trim(), novalidate: true },
     title ? el("h3", {}, title) : null,
-    children,
+    // `el` flattens one level; screens pass lists of fields inside the list of children.
+    children.flat(Infinity),
     error,
     el("div", { class: "form-actions" }, button, status),
   );
@@ -222,4 +223,9 @@ export function back(text, hash) {
 /// "Name" or email of an agent.
 export function agentLabel(agent) {
   return agent.profile?.display_name || agent.email;
+}
+
+/// Replaces `page`'s content with `nodes`, nested lists flattened and empty slots skipped.
+export function draw(page, ...nodes) {
+  page.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }

@@ -11,6 +11,7 @@ import {
   checkbox,
   checked,
   copyable,
+  draw,
   empty,
   field,
   form,
@@ -21,12 +22,12 @@ import {
 } from "./forms.js";
 
 const STRATEGIES = [
-  ["round_robin", "Round robin (the agent assigned least recently)"],
-  ["least_busy", "Least busy (the agent with the fewest open conversations)"],
+  ["round_robin", "Round robin"],
+  ["least_busy", "Least busy"],
 ];
 const TARGETS = [
-  ["unassigned", "Nobody: agents pick conversations themselves"],
-  ["team", "The members of a team"],
+  ["unassigned", "Nobody (agents pick)"],
+  ["team", "A team's members"],
   ["agents", "Chosen agents"],
 ];
 const NOTIFICATIONS = [
@@ -44,17 +45,17 @@ export async function render(page, [id], alive) {
   ]);
   if (!alive()) return;
   if (!id) {
-    page.replaceChildren(...list(inboxes, agents, teams));
+    draw(page, ...list(inboxes, agents, teams));
     return;
   }
   const inbox = inboxes.find((i) => i.id === id);
   if (!inbox) {
-    page.replaceChildren(back("Inboxes", "#/settings/inboxes"), el("p", { class: "empty" }, "No such inbox."));
+    draw(page, back("Inboxes", "#/settings/inboxes"), el("p", { class: "empty" }, "No such inbox."));
     return;
   }
   const channels = await api("GET", `/channels?inbox_id=${encodeURIComponent(id)}`);
   if (!alive()) return;
-  page.replaceChildren(...detail(inbox, agents, teams, channels));
+  draw(page, ...detail(inbox, agents, teams, channels));
 }
 
 function list(inboxes, agents, teams) {
@@ -135,6 +136,7 @@ function routingFields(routing, agents, teams) {
     agentsField,
     field("Strategy", select("strategy", STRATEGIES, routing?.strategy ?? "round_robin"), {
       field: "routing.strategy",
+      hint: "Round robin: the agent assigned least recently. Least busy: the fewest open conversations.",
     }),
     field(
       "Capacity per agent",

@@ -4,20 +4,30 @@
 import { api } from "../api.js";
 import { go, loadDirectory } from "../context.js";
 import { el } from "../ui.js";
-import { agentLabel, agentPicker, back, checked, empty, field, form, input } from "./forms.js";
+import {
+  agentLabel,
+  agentPicker,
+  back,
+  checked,
+  draw,
+  empty,
+  field,
+  form,
+  input,
+} from "./forms.js";
 
 export async function render(page, [id], alive) {
   const [teams, agents] = await Promise.all([api("GET", "/teams"), api("GET", "/agents")]);
   if (!alive()) return;
   if (id) {
     const team = teams.find((t) => t.id === id);
-    page.replaceChildren(
+    draw(page, 
       ...(team
         ? detail(team, agents)
         : [back("Teams", "#/settings/teams"), el("p", { class: "empty" }, "No such team.")]),
     );
   } else {
-    page.replaceChildren(...list(teams, agents));
+    draw(page, ...list(teams, agents));
   }
 }
 
