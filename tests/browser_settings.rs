@@ -29,11 +29,7 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn choose(c: &Client, css: &str, value: &str) {
-    element(c, css)
-        .await
-        .select_by_value(value)
-        .await
-        .unwrap();
+    element(c, css).await.select_by_value(value).await.unwrap();
 }
 
 /// Waits until `css` matches an element whose text contains `text`; answers that text.
@@ -64,7 +60,9 @@ async fn open_screen(c: &Client, screen: &str) {
     wait_for(
         c,
         &format!("the {screen} settings"),
-        &format!("return !!document.querySelector('.settings-page[data-ready][data-route={screen}]')"),
+        &format!(
+            "return !!document.querySelector('.settings-page[data-ready][data-route={screen}]')"
+        ),
     )
     .await;
     assert_drawn_whole(c).await;
@@ -204,7 +202,11 @@ async fn an_admin_adds_an_agent_a_team_and_a_routed_inbox() {
 async fn app_with_inbox() -> (TestApp, String) {
     let app = spawn_app(Backend::Sqlite).await;
     let inbox = app
-        .post("/api/v1/inboxes", &app.admin_token, json!({"name": "Support"}))
+        .post(
+            "/api/v1/inboxes",
+            &app.admin_token,
+            json!({"name": "Support"}),
+        )
         .await;
     assert_eq!(inbox.status, 201, "{:?}", inbox.body);
     let id = inbox.body["id"].as_str().unwrap().to_owned();
@@ -293,7 +295,12 @@ async fn an_admin_adds_a_website_chat_and_fixes_a_bot_flow_at_the_faulty_step() 
         choose(&c, ".create-chatflow [name=kind]", "bot").await;
         click(&c, ".create-chatflow button[type=submit]").await;
         let chatflow = wait_for_record(&c, "chatflows").await;
-        wait_for_text(&c, ".flow-preview .step[data-step=to_inbox]", "Hands off to the inbox").await;
+        wait_for_text(
+            &c,
+            ".flow-preview .step[data-step=to_inbox]",
+            "Hands off to the inbox",
+        )
+        .await;
 
         // A broken flow: the server's error is shown at the step it names.
         set_flow_text(&c, BROKEN_FLOW).await;
@@ -339,7 +346,12 @@ async fn an_admin_adds_a_website_chat_and_fixes_a_bot_flow_at_the_faulty_step() 
 
         // Targeting rules as form rows; one left empty is refused at its row.
         click(&c, ".chatflow-targeting .add-rule").await;
-        choose(&c, ".chatflow-targeting .rule [name=rule_kind]", "url_starts_with").await;
+        choose(
+            &c,
+            ".chatflow-targeting .rule [name=rule_kind]",
+            "url_starts_with",
+        )
+        .await;
         click(&c, ".chatflow-targeting button[type=submit]").await;
         let error = wait_for_text(&c, ".chatflow-targeting .form-error", "Rule 1").await;
         assert!(error.starts_with("Rule 1 value: "), "{error}");
@@ -355,9 +367,19 @@ async fn an_admin_adds_a_website_chat_and_fixes_a_bot_flow_at_the_faulty_step() 
         // Live-chat settings: office hours and branding.
         click(&c, ".chatflow-live [name=always_open]").await;
         fill(&c, ".chatflow-live [name=time_zone]", "Europe/Paris").await;
-        fill(&c, ".chatflow-live [name=hours_monday]", "09:00-12:30, 13:30-17:00").await;
+        fill(
+            &c,
+            ".chatflow-live [name=hours_monday]",
+            "09:00-12:30, 13:30-17:00",
+        )
+        .await;
         fill(&c, ".chatflow-live [name=away_message]", "Back on Monday.").await;
-        fill(&c, ".chatflow-live [name=welcome_message]", "Questions? Ask us.").await;
+        fill(
+            &c,
+            ".chatflow-live [name=welcome_message]",
+            "Questions? Ask us.",
+        )
+        .await;
         click(&c, ".chatflow-live button[type=submit]").await;
         wait_for_text(&c, ".chatflow-live .saved", "Saved.").await;
         let stored = api_get(&app, &format!("/api/v1/chatflows/{chatflow}")).await;
@@ -389,7 +411,12 @@ async fn settings_are_usable_at_a_phone_width() {
         .await;
         open_screen(&c, "teams").await;
         // Keyboard only: the name field, then Enter submits the form.
-        fill(&c, ".create-team [name=name]", &format!("Night shift{}", Key::Enter)).await;
+        fill(
+            &c,
+            ".create-team [name=name]",
+            &format!("Night shift{}", Key::Enter),
+        )
+        .await;
         let team = wait_for_record(&c, "teams").await;
         let stored = api_get(&app, &format!("/api/v1/teams/{team}")).await;
         assert_eq!(stored["name"], "Night shift");
@@ -413,7 +440,10 @@ async fn settings_are_usable_at_a_phone_width() {
         assert_eq!(submit_visible, true);
         open_screen(&c, "inboxes").await;
         let png = element(&c, "#main").await.screenshot().await.unwrap();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots/app-settings-narrow.png");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/screenshots/app-settings-narrow.png"
+        );
         std::fs::write(path, png).unwrap();
     })
     .await;
