@@ -130,6 +130,23 @@ async fn an_admin_adds_an_agent_a_team_and_a_routed_inbox() {
         assert_eq!(stored["role"], "agent");
         assert_eq!(stored["profile"]["meeting_link"], "https://cal.example/dana");
 
+        // Role and profile change on the agent's page; deactivation and back.
+        choose(&c, ".edit-agent [name=role]", "admin").await;
+        fill(&c, ".edit-agent [name=avatar_url]", "https://cdn.example/dana.png").await;
+        click(&c, ".edit-agent button[type=submit]").await;
+        wait_for_text(&c, ".edit-agent .saved", "Saved.").await;
+        let stored = api_get(&app, &format!("/api/v1/agents/{agent}")).await;
+        assert_eq!(stored["role"], "admin");
+        assert_eq!(stored["profile"]["avatar_url"], "https://cdn.example/dana.png");
+        click(&c, ".settings-page button.danger").await;
+        wait_for_text(&c, ".settings-page button.danger", "Reactivate").await;
+        let stored = api_get(&app, &format!("/api/v1/agents/{agent}")).await;
+        assert_eq!(stored["active"], false);
+        click(&c, ".settings-page button.danger").await;
+        wait_for_text(&c, ".settings-page button.danger", "Deactivate").await;
+        let stored = api_get(&app, &format!("/api/v1/agents/{agent}")).await;
+        assert_eq!(stored["active"], true);
+
         // The same email again: the server's refusal is shown in words, naming the field.
         open_screen(&c, "agents").await;
         wait_for_text(&c, "table.list", "dana@parley.test").await;

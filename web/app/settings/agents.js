@@ -2,9 +2,19 @@
 // change their role and profile, and deactivate or reactivate them (agents are never deleted).
 
 import { api } from "../api.js";
-import { ctx, go, loadDirectory } from "../context.js";
+import { ctx, go } from "../context.js";
 import { el } from "../ui.js";
-import { agentLabel, back, draw, empty, field, form, input, select } from "./forms.js";
+import {
+  agentLabel,
+  back,
+  draw,
+  empty,
+  field,
+  form,
+  input,
+  refreshNames,
+  select,
+} from "./forms.js";
 
 const ROLES = [
   ["agent", "Agent"],
@@ -74,7 +84,7 @@ function createForm() {
           avatar_url: f.avatar_url.value.trim() || null,
           meeting_link: f.meeting_link.value.trim() || null,
         });
-        await loadDirectory();
+        await refreshNames();
         go("settings", "agents", agent.id);
       },
     },
@@ -110,7 +120,7 @@ function detail(agent) {
     toggle.disabled = true;
     try {
       Object.assign(agent, await api("PATCH", `/agents/${agent.id}`, { active: !agent.active }));
-      await loadDirectory();
+      await refreshNames();
       paint();
     } catch (e) {
       toggleError.textContent = e.message;
@@ -133,7 +143,7 @@ function detail(agent) {
         if (f.email.value.trim() !== agent.email) body.email = f.email.value.trim();
         if (!itself && f.role.value !== agent.role) body.role = f.role.value;
         Object.assign(agent, await api("PATCH", `/agents/${agent.id}`, body));
-        await loadDirectory();
+        await refreshNames();
         title.textContent = agentLabel(agent);
       },
     },

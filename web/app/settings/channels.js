@@ -4,7 +4,7 @@
 // channels are shown as they are, read-only.
 
 import { api } from "../api.js";
-import { go, inboxName, loadDirectory } from "../context.js";
+import { go, inboxName } from "../context.js";
 import { el } from "../ui.js";
 import {
   back,
@@ -16,6 +16,7 @@ import {
   form,
   input,
   lines,
+  refreshNames,
   select,
   textarea,
 } from "./forms.js";
@@ -93,7 +94,7 @@ function createForm(inboxes) {
             require_identity_verification: f.require_identity_verification.checked,
           },
         });
-        await loadDirectory();
+        await refreshNames();
         go("settings", "channels", channel.id);
       },
     },
@@ -154,7 +155,7 @@ function detail(channel, inboxes, embed, chatflows) {
           );
           f.allowed_origins.value = channel.settings.allowed_origins.join("\n");
           title.textContent = channel.name;
-          await loadDirectory();
+          await refreshNames();
         },
       },
       field("Channel name", input("name", channel.name)),

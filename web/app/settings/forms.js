@@ -2,6 +2,7 @@
 // edit, so an error the server answers (`{message, field}`) is shown in words next to the form
 // and under the field it names; submit handling that disables the form while it is sent.
 
+import { loadDirectory } from "../context.js";
 import { $, $$, el } from "../ui.js";
 
 let counter = 0;
@@ -228,4 +229,14 @@ export function agentLabel(agent) {
 /// Replaces `page`'s content with `nodes`, nested lists flattened and empty slots skipped.
 export function draw(page, ...nodes) {
   page.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+/// Reloads the names other views show after a change; the change itself is already saved, so a
+/// failure here is not the form's error (names catch up at the next load).
+export async function refreshNames() {
+  try {
+    await loadDirectory();
+  } catch {
+    // Shown names may lag until the next reload.
+  }
 }

@@ -3,7 +3,7 @@
 // can always be sent to. Each inbox lists its channels.
 
 import { api } from "../api.js";
-import { go, loadDirectory } from "../context.js";
+import { go } from "../context.js";
 import { el } from "../ui.js";
 import {
   agentPicker,
@@ -17,6 +17,7 @@ import {
   form,
   input,
   lines,
+  refreshNames,
   select,
   textarea,
 } from "./forms.js";
@@ -90,7 +91,7 @@ function list(inboxes, agents, teams) {
             member_ids: checked(f, "member_ids"),
             routing: readRouting(f),
           });
-          await loadDirectory();
+          await refreshNames();
           go("settings", "inboxes", inbox.id);
         },
       },
@@ -173,7 +174,7 @@ function detail(inbox, agents, teams, channels) {
   const title = el("h2", { tabindex: "-1" }, inbox.name);
   const patch = async (body) => {
     Object.assign(inbox, await api("PATCH", `/inboxes/${inbox.id}`, body));
-    await loadDirectory();
+    await refreshNames();
   };
   return [
     back("Inboxes", "#/settings/inboxes"),
@@ -205,7 +206,7 @@ function detail(inbox, agents, teams, channels) {
             inbox,
             await api("PUT", `/inboxes/${inbox.id}/members`, { agent_ids: checked(f, "agent_ids") }),
           );
-          await loadDirectory();
+          await refreshNames();
         },
       },
       el("p", { class: "muted" }, "Members see the inbox and can be assigned its conversations."),

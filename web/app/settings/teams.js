@@ -2,7 +2,7 @@
 // rename and delete teams and choose their members.
 
 import { api } from "../api.js";
-import { go, loadDirectory } from "../context.js";
+import { go } from "../context.js";
 import { el } from "../ui.js";
 import {
   agentLabel,
@@ -14,6 +14,7 @@ import {
   field,
   form,
   input,
+  refreshNames,
 } from "./forms.js";
 
 export async function render(page, [id], alive) {
@@ -66,7 +67,7 @@ function list(teams, agents) {
             name: f.name.value.trim(),
             member_ids: checked(f, "member_ids"),
           });
-          await loadDirectory();
+          await refreshNames();
           go("settings", "teams", team.id);
         },
       },
@@ -92,7 +93,7 @@ function detail(team, agents) {
             await api("PATCH", `/teams/${team.id}`, { name: f.name.value.trim() }),
           );
           title.textContent = team.name;
-          await loadDirectory();
+          await refreshNames();
         },
       },
       field("Team name", input("name", team.name)),
@@ -107,7 +108,7 @@ function detail(team, agents) {
             team,
             await api("PUT", `/teams/${team.id}/members`, { agent_ids: checked(f, "agent_ids") }),
           );
-          await loadDirectory();
+          await refreshNames();
         },
       },
       agentPicker("Members", "agent_ids", agents, team.member_ids),
@@ -131,7 +132,7 @@ function detail(team, agents) {
             deleteError.textContent = "";
             try {
               await api("DELETE", `/teams/${team.id}`);
-              await loadDirectory();
+              await refreshNames();
               go("settings", "teams");
             } catch (e) {
               deleteError.textContent = e.message;
