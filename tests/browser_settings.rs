@@ -210,6 +210,7 @@ async fn an_admin_adds_an_agent_a_team_and_a_routed_inbox() {
             stored["email_filters"]["blocked_domains"],
             json!(["spam.example"])
         );
+        run_js(&c, "document.querySelector('#view-settings').scrollTop = 0").await;
         screenshot(&c, "app-settings-inbox.png").await;
     })
     .await;
