@@ -8,7 +8,7 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.code = code;
-    /// The request field the server named as wrong, if any.
+    /// The input field at fault as the server names it (`routing.capacity`), or null.
     this.field = field;
   }
 }
@@ -49,8 +49,12 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const code = data?.error ?? "http";
     const message = data?.message ?? `The server answered ${response.status}.`;
-    const field = data?.field ?? null;
-    throw new ApiError(response.status, code, humanize(response.status, code, message), field);
+    throw new ApiError(
+      response.status,
+      code,
+      humanize(response.status, code, message),
+      data?.field ?? null,
+    );
   }
   return data;
 }
