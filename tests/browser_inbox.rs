@@ -600,3 +600,37 @@ async fn an_agent_edits_their_notification_preferences() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_inbox_is_usable_on_a_narrow_screen() {
+    let w = World::new().await;
+    let (_visit, mut visitor, conversation) = w.visitor_starts("Hi from my phone").await;
+    // Headless Chromium's narrowest window is 500 px wide.
+    with_browsers(1, (500, 900), |mut c| async move {
+        let admin = c.pop().unwrap();
+        app_log_in(&admin, &w.app.url(""), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        open_conversation(&admin, &conversation).await;
+        let reply = element(&admin, ".compose textarea").await;
+        reply.send_keys("Answered on a small screen").await.unwrap();
+        element(&admin, ".compose .send")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let answer = loop {
+            let frame = visitor.next().await;
+            if frame["type"] == "item" && frame["item"]["direction"] == "out" {
+                break frame["item"]["body"].clone();
+            }
+        };
+        assert_eq!(answer, "Answered on a small screen");
+        let overflow = run_js(
+            &admin,
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+        assert_eq!(overflow, json!(0), "nothing sticks out sideways");
+        screenshot(&admin, "app-narrow.png").await;
+    })
+    .await;
+}
