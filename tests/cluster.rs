@@ -328,7 +328,9 @@ impl Socket {
                             );
                         }
                         Some("presence") => self.presence.push(frame.clone()),
-                        Some("notification" | "visitor") => self.notices.push(frame.clone()),
+                        Some("notification" | "visitor" | "conversation") => {
+                            self.notices.push(frame.clone());
+                        }
                         _ => {}
                     }
                     return Some(frame);
@@ -339,13 +341,14 @@ impl Socket {
         }
     }
 
-    /// The next frame other than presence, or `None` once the socket is gone.
+    /// The next frame other than presence, notices and announcements, or `None` once the
+    /// socket is gone.
     async fn try_next(&mut self) -> Option<Value> {
         loop {
             let frame = self.frame().await?;
             if !matches!(
                 frame["type"].as_str(),
-                Some("presence" | "notification" | "visitor")
+                Some("presence" | "notification" | "visitor" | "conversation")
             ) {
                 return Some(frame);
             }
@@ -362,7 +365,7 @@ impl Socket {
         while let Ok(message) = tokio::time::timeout_at(deadline, self.ws.next()).await {
             match message {
                 Some(Ok(Message::Text(text)))
-                    if ["presence", "notification", "visitor"]
+                    if ["presence", "notification", "visitor", "conversation"]
                         .iter()
                         .any(|t| text.contains(&format!(r#""type":"{t}""#))) => {}
                 Some(Ok(Message::Text(text))) => panic!("expected nothing, got {text}"),

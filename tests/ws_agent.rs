@@ -407,6 +407,68 @@ async fn teammates_see_an_agent_come_online_on_their_sockets(backend: Backend) {
     assert_eq!(frame["status"], "available", "{frame}");
 }
 
+/// Waits until `socket` has been told of `conversation` with `status`; answers that frame.
+async fn announced(socket: &mut Socket, conversation: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let found = socket.announced.iter().find(|f| {
+            f["conversation"]["id"] == conversation && f["conversation"]["status"] == status
+        });
+        if let Some(frame) = found {
+            return frame.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never announced {conversation} as {status}: {:?}",
+            socket.announced
+        );
+        // Reading drives the socket; conversation frames are set aside as they arrive.
+        socket.quiet().await;
+    }
+}
+
+async fn inbox_members_hear_of_new_and_changed_conversations_others_do_not(backend: Backend) {
+    let w = World::new(backend).await;
+    let mut member = Socket::agent(&w.app, &w.member_token).await;
+    let mut admin = Socket::agent(&w.app, &w.admin).await;
+    let mut outsider = Socket::agent(&w.app, &w.outsider_token).await;
+
+    let created = w
+        .app
+        .post(
+            "/api/v1/conversations",
+            &w.admin,
+            json!({"channel_id": w.channel.id, "contact_id": w.contact.id}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    announced(&mut member, &id, "open").await;
+    announced(&mut admin, &id, "open").await;
+
+    let closed = w
+        .app
+        .post(
+            &format!("/api/v1/conversations/{id}/status"),
+            &w.admin,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{:?}", closed.body);
+    let frame = announced(&mut member, &id, "closed").await;
+    assert_eq!(frame["conversation"]["inbox_id"], json!(w.inbox.id));
+
+    outsider.quiet().await;
+    assert!(
+        outsider
+            .announced
+            .iter()
+            .all(|f| f["conversation"]["id"] != id),
+        "not a member of the inbox: {:?}",
+        outsider.announced
+    );
+}
+
 async fn connection_attempts_are_limited_per_ip(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -437,6 +499,7 @@ async fn connection_attempts_are_limited_per_ip(backend: Backend) {
 }
 
 on_both_backends!(
+    inbox_members_hear_of_new_and_changed_conversations_others_do_not,
     connection_attempts_are_limited_per_ip,
     teammates_see_an_agent_come_online_on_their_sockets,
     comments_name_refused_mentions_and_unsubscribing_stops_delivery,

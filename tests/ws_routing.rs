@@ -109,7 +109,8 @@ impl Desk {
 
 /// Reads frames until one matches `wanted`, looking first at the presence and notice frames
 /// the socket set aside (a match there is taken out). Returns the match and the other frames
-/// read meanwhile (presence and notices among them are set aside as `Socket` does).
+/// read meanwhile (presence, notices and announcements among them are set aside as `Socket`
+/// does).
 async fn wait_for(
     socket: &mut Socket,
     what: &str,
@@ -142,6 +143,7 @@ async fn wait_for(
                 match frame["type"].as_str() {
                     Some("presence") => socket.presence.push(frame),
                     Some("notification" | "visitor") => socket.notices.push(frame),
+                    Some("conversation") => socket.announced.push(frame),
                     _ => others.push(frame),
                 }
             }

@@ -31,14 +31,18 @@ pub struct Socket {
     /// `notification` frames and `visitor` (the visitor came or left) frames, kept aside
     /// likewise: they follow from traffic but arrive on their own schedule.
     pub notices: Vec<Value>,
+    /// `conversation` frames (a conversation of a visible inbox started or changed), kept
+    /// aside likewise: every change announces one to every member of the inbox.
+    pub announced: Vec<Value>,
 }
 
-/// Keeps a presence, notification or visitor frame aside; any other frame is returned.
+/// Keeps a presence, notification, visitor or conversation frame aside; any other frame is returned.
 fn set_aside(socket: &mut Socket, text: &str) -> Option<Value> {
     let frame: Value = serde_json::from_str(text).unwrap();
     match frame["type"].as_str() {
         Some("presence") => socket.presence.push(frame),
         Some("notification" | "visitor") => socket.notices.push(frame),
+        Some("conversation") => socket.announced.push(frame),
         _ => return Some(frame),
     }
     None
@@ -67,6 +71,7 @@ impl Socket {
             ws,
             presence: Vec::new(),
             notices: Vec::new(),
+            announced: Vec::new(),
         })
     }
 
