@@ -520,6 +520,24 @@ async fn a_ticket_created_from_the_conversation_is_found_and_moved_in_the_ticket
             ),
         )
         .await;
+        click(
+            &c,
+            &format!(
+                ".ticket-detail [name=ticket-owner-value] option[value='{}']",
+                w.app.admin.id
+            ),
+        )
+        .await;
+        wait_for(
+            &c,
+            "the owner saved",
+            "return document.querySelector('.ticket-status').textContent === 'Now owned by you.'",
+        )
+        .await;
+        assert_eq!(
+            w.get(&format!("/tickets/{ticket_id}")).await["owner_id"],
+            json!(w.app.admin.id)
+        );
         click(&c, "[name=ticket-owner] option[value='']").await;
         click(&c, "[name=ticket-priority] option[value='']").await;
         wait_for(
@@ -529,6 +547,33 @@ async fn a_ticket_created_from_the_conversation_is_found_and_moved_in_the_ticket
         )
         .await;
         screenshot(&c, "app-tickets.png").await;
+
+        // A ticket that does not exist is said in words.
+        js(
+            &c,
+            &format!("location.hash = '#/tickets/{}'; return 1", uuid()),
+        )
+        .await;
+        let refusal = wait_for(
+            &c,
+            "the unknown ticket refused in words",
+            "return document.querySelector('.ticket-detail .error')?.textContent",
+        )
+        .await;
+        assert!(
+            refusal
+                .as_str()
+                .unwrap()
+                .starts_with("That ticket could not be opened: "),
+            "{refusal}"
+        );
+        click(&c, &row).await;
+        wait_for(
+            &c,
+            "the ticket open again",
+            "return document.querySelector('.ticket-title')?.textContent === 'Lost parcel 1042'",
+        )
+        .await;
 
         // Back to the source conversation, whose sidebar shows the ticket's new stage.
         click(&c, ".ticket-conversation").await;
