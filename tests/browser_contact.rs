@@ -115,7 +115,7 @@ async fn open_conversation(c: &Client, conversation: &str) {
         &format!("return !!document.querySelector({button:?})"),
     )
     .await;
-    element(c, &button).await.click().await.unwrap();
+    click(c, &button).await;
 }
 
 /// Waits until the sidebar has loaded the contact named `name`, with its lists.
@@ -148,8 +148,21 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+/// Clicks what `css` finds; lists are re-rendered when they reload, so an element replaced
+/// between finding and clicking it is found again.
 async fn click(c: &Client, css: &str) {
-    element(c, css).await.click().await.unwrap();
+    for _ in 0..5 {
+        match element(c, css).await.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced before it could be clicked");
 }
 
 async fn global_error(c: &Client) -> Value {
