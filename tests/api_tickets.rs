@@ -147,6 +147,8 @@ async fn tickets_are_listed_by_filter_and_page(backend: Backend) {
         ("by contact", format!("contact_id={}", w.contact.id), vec![&t3, &t2, &t1]),
         ("by conversation", format!("conversation_id={c1}"), vec![&t3, &t1]),
         ("combined", format!("conversation_id={c1}&priority=low"), vec![&t1]),
+        ("nobody owns", "unowned=true".into(), vec![&t2, &t1]),
+        ("unowned=false is no filter", "unowned=false".into(), vec![&t3, &t2, &t1]),
     ];
     for (case, query, expected) in cases {
         let page = w.app.get(&format!("/api/v1/tickets?{query}"), a).await;
@@ -332,6 +334,7 @@ async fn refused_ticket_requests_name_the_field_and_write_nothing(backend: Backe
     let reads = [
         ("unknown stage", "/api/v1/tickets?stage=done".to_owned(), bad_query("stage")),
         ("bad owner id", "/api/v1/tickets?owner_id=me".to_owned(), bad_query("owner_id")),
+        ("bad unowned", "/api/v1/tickets?unowned=maybe".to_owned(), bad_query("unowned")),
         ("unknown parameter", "/api/v1/tickets?prio=high".to_owned(), bad_query("prio")),
         ("another account's inbox", format!("/api/v1/tickets?inbox_id={}", w.other.inbox.id), NOT_FOUND),
     ];

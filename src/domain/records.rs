@@ -554,6 +554,8 @@ pub struct TicketFilter {
     pub owner_id: Option<AgentId>,
     pub contact_id: Option<ContactId>,
     pub conversation_id: Option<ConversationId>,
+    /// Only tickets nobody owns.
+    pub unowned: bool,
 }
 
 /// A fact for reports. Append-only: the store has no way to change or delete one.

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::params::{
-    filter_inbox, id_param, nullable, page_params, parse_param, present, referenced,
+    bool_param, filter_inbox, id_param, nullable, page_params, parse_param, present, referenced,
     require_eligible,
 };
 use super::state::AppState;
@@ -101,6 +101,9 @@ pub struct TicketList {
     contact_id: Option<String>,
     #[param(value_type = Option<String>, format = Uuid)]
     conversation_id: Option<String>,
+    /// `true`: only tickets without an owner.
+    #[param(value_type = Option<bool>)]
+    unowned: Option<String>,
     /// The `next` of the previous page.
     #[param(value_type = Option<String>, format = Uuid)]
     after: Option<String>,
@@ -133,6 +136,7 @@ async fn list_tickets(
         owner_id: id_param("owner_id", q.owner_id.as_deref())?,
         contact_id: id_param("contact_id", q.contact_id.as_deref())?,
         conversation_id: id_param("conversation_id", q.conversation_id.as_deref())?,
+        unowned: bool_param("unowned", q.unowned.as_deref())?.unwrap_or(false),
     };
     let page = page_params(q.after.as_deref(), q.limit.as_deref())?;
     filter_inbox(&state, &who, inbox_id).await?;

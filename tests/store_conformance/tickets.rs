@@ -287,8 +287,26 @@ async fn lists_tickets_with_every_filter(backend: Backend) {
                 owner_id: Some(ann),
                 contact_id: Some(k1),
                 conversation_id: Some(c1),
+                unowned: false,
             },
             vec![3],
+        ),
+        (
+            "unowned",
+            TicketFilter {
+                unowned: true,
+                ..f()
+            },
+            vec![2, 0],
+        ),
+        (
+            "unowned in support",
+            TicketFilter {
+                unowned: true,
+                inbox_id: Some(support),
+                ..f()
+            },
+            vec![2],
         ),
     ];
     for (case, filter, expected) in cases {

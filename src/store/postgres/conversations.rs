@@ -773,6 +773,9 @@ pub(super) async fn list_tickets(
     list.and_if("owner_id = ?", filter.owner_id.map(|o| o.0));
     list.and_if("contact_id = ?", filter.contact_id.map(|c| c.0));
     list.and_if("conversation_id = ?", filter.conversation_id.map(|c| c.0));
+    if filter.unowned {
+        list.and_sql("owner_id IS NULL");
+    }
     list.page(&client, page, rows::ticket, |t| t.id.0).await
 }
 

@@ -156,6 +156,9 @@ pub(super) fn list_tickets(
     sql.eq("owner_id", filter.owner_id);
     sql.eq("contact_id", filter.contact_id);
     sql.eq("conversation_id", filter.conversation_id);
+    if filter.unowned {
+        sql.condition("owner_id IS NULL", Vec::new());
+    }
     let (query, sql) = sql.page_query("tickets", TICKET_COLUMNS, page);
     let rows = c
         .prepare(&query)?
