@@ -7,6 +7,17 @@
 #   scripts/services.sh stop DIR
 set -euo pipefail
 
+# More services plug in as scripts/services.d/NAME.sh, each adding NAME to SERVICE_PLUGINS and
+# defining `packages_NAME` (prints the Debian packages it needs that are missing),
+# `start_NAME` (starts it under $SERVICES_DIR/NAME unless its env var is already set, exports
+# that var), `stop_NAME DIR` and `exports_NAME` (prints the names of the vars it exports).
+SERVICE_PLUGINS=()
+for plugin in "$(dirname "${BASH_SOURCE[0]}")"/services.d/*.sh; do
+  [ -e "$plugin" ] || continue
+  # shellcheck source=/dev/null
+  source "$plugin"
+done
+
 services_need_root_install() {
   local missing=()
   [ -x "$(pg_bindir)/initdb" ] || missing+=(postgresql)
@@ -15,6 +26,11 @@ services_need_root_install() {
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   fi
+  local plugin
+  for plugin in "${SERVICE_PLUGINS[@]}"; do
+    # shellcheck disable=SC2207
+    missing+=($("packages_$plugin"))
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "services: installing ${missing[*]} with apt-get" >&2
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -86,11 +102,16 @@ start_services() {
     export PARLEY_TEST_CHROMEDRIVER_URL="http://127.0.0.1:$driver_port"
     echo "services: chromedriver on 127.0.0.1:$driver_port" >&2
   fi
+
+  local plugin
+  for plugin in "${SERVICE_PLUGINS[@]}"; do "start_$plugin"; done
 }
 
 stop_services() {
   local dir="${1:-${SERVICES_DIR:-}}"
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
+  local plugin
+  for plugin in "${SERVICE_PLUGINS[@]}"; do "stop_$plugin" "$dir" || true; done
   if [ -d "$dir/pg/data" ]; then
     as_pg "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   fi
@@ -122,6 +143,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       echo "export PARLEY_TEST_POSTGRES_URL=${PARLEY_TEST_POSTGRES_URL}"
       echo "export PARLEY_TEST_REDIS_URL=${PARLEY_TEST_REDIS_URL}"
       echo "export PARLEY_TEST_CHROMEDRIVER_URL=${PARLEY_TEST_CHROMEDRIVER_URL}"
+      for plugin in "${SERVICE_PLUGINS[@]}"; do
+        for var in $("exports_$plugin"); do echo "export $var=${!var}"; done
+      done
       ;;
     stop) stop_services "${2:?usage: services.sh stop DIR}" ;;
     *) echo "usage: scripts/services.sh start | stop DIR" >&2; exit 2 ;;

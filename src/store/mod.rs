@@ -408,6 +408,18 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
     ) -> StoreResult<Option<BotRun>>;
 
+    // Outbox and Messenger (issue 6: src/outbox, src/channels/messenger)
+
+    //
+
+    // Email in (issue 6: src/channels/email)
+
+    //
+
+    // Forms (issue 6: src/channels/forms)
+
+    //
+
     // Tickets
     async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket>;
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> StoreResult<Ticket>;
