@@ -634,3 +634,64 @@ async fn the_inbox_is_usable_on_a_narrow_screen() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_agent_answers_with_the_keyboard_alone_and_sees_where_focus_is() {
+    let w = World::new().await;
+    let (_visit, mut visitor, conversation) = w.visitor_starts("Keyboard only?").await;
+    with_browsers(1, (1280, 800), |mut c| async move {
+        let admin = c.pop().unwrap();
+        app_log_in(&admin, &w.app.url(""), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        wait_listed(&admin, &conversation, true, "the").await;
+        // Tab until the conversation's row has the focus, each stop visibly outlined.
+        let row = selector_of(&conversation);
+        let mut reached = false;
+        for _ in 0..40 {
+            admin
+                .active_element()
+                .await
+                .unwrap()
+                .send_keys(&Key::Tab.to_string())
+                .await
+                .unwrap();
+            let focus = run_js(
+                &admin,
+                "const a = document.activeElement;
+                 return [a.matches(':focus-visible'), getComputedStyle(a).outlineStyle];",
+            )
+            .await;
+            assert_eq!(focus[0], true, "keyboard focus is focus-visible");
+            assert_ne!(focus[1], "none", "and drawn");
+            let on_row = format!("return document.activeElement.matches({row:?})");
+            if run_js(&admin, &on_row).await == json!(true) {
+                reached = true;
+                break;
+            }
+        }
+        assert!(reached, "the conversation is reachable with Tab");
+        admin
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&Key::Enter.to_string())
+            .await
+            .unwrap();
+        wait_for(
+            &admin,
+            "the reply box focused",
+            "return document.activeElement === document.querySelector('.compose textarea')",
+        )
+        .await;
+        let reply = admin.active_element().await.unwrap();
+        reply.send_keys("Yes, all by keyboard").await.unwrap();
+        reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+        let answer = loop {
+            let frame = visitor.next().await;
+            if frame["type"] == "item" && frame["item"]["direction"] == "out" {
+                break frame["item"]["body"].clone();
+            }
+        };
+        assert_eq!(answer, "Yes, all by keyboard");
+    })
+    .await;
+}
