@@ -917,6 +917,14 @@ impl Desk {
     }
 }
 
+/// One HTTP client for every visitor: building one per request loads the TLS roots each time,
+/// which on a busy machine kept hundreds of opened connections idle past the server's 5 s
+/// request timeout (answered 408 before the request was even written).
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
+}
+
 /// A website visitor of the desk's chat channel, with the token the widget keeps.
 struct Visit {
     token: String,
@@ -927,7 +935,7 @@ struct Visit {
 impl Visit {
     /// Becomes a visitor through `node`, from the allowed page.
     async fn new(node: &Node, desk: &Desk) -> Self {
-        let response = reqwest::Client::new()
+        let response = http()
             .post(format!("{}/api/v1/widget/visitors", node.address))
             .header("Origin", ORIGIN)
             .json(&json!({"account_id": desk.account, "channel_id": desk.channel}))
