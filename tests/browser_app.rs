@@ -28,34 +28,13 @@ struct World {
 impl World {
     async fn new() -> Self {
         let app = spawn_app(Backend::Sqlite).await;
-        let admin = app.admin_token.clone();
-        let inbox = app
-            .post("/api/v1/inboxes", &admin, json!({"name": "Support"}))
-            .await;
-        assert_eq!(inbox.status, 201, "{:?}", inbox.body);
-        let channel = app
-            .post(
-                "/api/v1/channels",
-                &admin,
-                json!({"inbox_id": inbox.body["id"], "kind": "chat", "name": "Website", "settings": {}}),
-            )
-            .await;
-        assert_eq!(channel.status, 201, "{:?}", channel.body);
-        let channel = channel.body["id"].as_str().unwrap().to_owned();
+        let (_, channel) = chat_inbox(&app, &[]).await;
         Self { app, channel }
     }
 
     /// A visitor's socket, subscribed to the conversation their first message starts.
     async fn visitor_starts(&self, body: &str) -> (Visit, Socket, String) {
-        let visit = Visit::new(&self.app, self.app.admin.account_id, &self.channel).await;
-        let (mut socket, _) = visit.connect(&self.app).await;
-        let (conversation, seq) = send_acked(&mut socket, &uuid(), body).await;
-        socket
-            .send(json!({"type": "subscribe", "after_seq": seq}))
-            .await;
-        let subscribed = socket.next().await;
-        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
-        (visit, socket, conversation)
+        visitor_starts_chat(&self.app, &self.channel, body).await
     }
 
     /// Message bodies of a conversation's timeline, in order.

@@ -26,23 +26,7 @@ struct World {
 impl World {
     async fn new() -> Self {
         let app = spawn_app(Backend::Sqlite).await;
-        let inbox = app
-            .post(
-                "/api/v1/inboxes",
-                &app.admin_token,
-                json!({"name": "Support"}),
-            )
-            .await;
-        assert_eq!(inbox.status, 201, "{:?}", inbox.body);
-        let channel = app
-            .post(
-                "/api/v1/channels",
-                &app.admin_token,
-                json!({"inbox_id": inbox.body["id"], "kind": "chat", "name": "Website", "settings": {}}),
-            )
-            .await;
-        assert_eq!(channel.status, 201, "{:?}", channel.body);
-        let channel = channel.body["id"].as_str().unwrap().to_owned();
+        let (_, channel) = chat_inbox(&app, &[]).await;
         Self { app, channel }
     }
 
@@ -88,9 +72,7 @@ impl World {
 
     /// An anonymous visitor's chat; answers the conversation id (the visit keeps its socket).
     async fn visitor_starts(&self, body: &str) -> (Socket, String) {
-        let visit = Visit::new(&self.app, self.app.admin.account_id, &self.channel).await;
-        let (mut socket, _) = visit.connect(&self.app).await;
-        let (conversation, _) = send_acked(&mut socket, &uuid(), body).await;
+        let (_, socket, conversation) = visitor_starts_chat(&self.app, &self.channel, body).await;
         (socket, conversation)
     }
 

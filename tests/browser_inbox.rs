@@ -45,24 +45,7 @@ impl World {
             .await;
         assert_eq!(ben.status, 201, "{:?}", ben.body);
         let ben = ben.body["id"].as_str().unwrap().to_owned();
-        let inbox = app
-            .post(
-                "/api/v1/inboxes",
-                &admin,
-                json!({"name": "Support", "member_ids": [app.admin.id, ben]}),
-            )
-            .await;
-        assert_eq!(inbox.status, 201, "{:?}", inbox.body);
-        let inbox = inbox.body["id"].as_str().unwrap().to_owned();
-        let channel = app
-            .post(
-                "/api/v1/channels",
-                &admin,
-                json!({"inbox_id": inbox, "kind": "chat", "name": "Website", "settings": {}}),
-            )
-            .await;
-        assert_eq!(channel.status, 201, "{:?}", channel.body);
-        let channel = channel.body["id"].as_str().unwrap().to_owned();
+        let (_, channel) = chat_inbox(&app, &[app.admin.id.to_string(), ben.clone()]).await;
         let (ben_token, _) = app.login(BEN_EMAIL, BEN_PASSWORD).await;
         Self {
             app,
@@ -74,15 +57,7 @@ impl World {
 
     /// A visitor's chat: their socket, subscribed, and the conversation's id.
     async fn visitor_starts(&self, body: &str) -> (Visit, Socket, String) {
-        let visit = Visit::new(&self.app, self.app.admin.account_id, &self.channel).await;
-        let (mut socket, _) = visit.connect(&self.app).await;
-        let (conversation, seq) = send_acked(&mut socket, &uuid(), body).await;
-        socket
-            .send(json!({"type": "subscribe", "after_seq": seq}))
-            .await;
-        let subscribed = socket.next().await;
-        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
-        (visit, socket, conversation)
+        visitor_starts_chat(&self.app, &self.channel, body).await
     }
 
     async fn assign(&self, conversation: &str, agent: &str) {
@@ -265,7 +240,6 @@ async fn a_mention_in_a_note_notifies_the_mentioned_agent() {
         )
         .await;
         assert_eq!(offered, json!([w.ben]), "only Ben matches “be”");
-        screenshot(&admin, "app-mention.png").await;
         textarea.send_keys(&Key::Enter.to_string()).await.unwrap();
         assert_eq!(
             run_js(&admin, "return document.querySelector('.compose textarea').value").await,
@@ -273,6 +247,7 @@ async fn a_mention_in_a_note_notifies_the_mentioned_agent() {
             "Enter picks the choice and does not send"
         );
         textarea.send_keys("can you check the courier?").await.unwrap();
+        screenshot(&admin, "app-mention.png").await;
         textarea.send_keys(&Key::Enter.to_string()).await.unwrap();
 
         // Shown once as an internal note, stored with the mention.

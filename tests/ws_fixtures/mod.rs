@@ -277,3 +277,44 @@ pub async fn send_acked(socket: &mut Socket, client_id: &str, body: &str) -> (St
         ack["seq"].as_i64().unwrap(),
     )
 }
+
+/// An inbox "Support" with `members` and its website chat channel "Website", made by the
+/// admin; answers `(inbox id, channel id)`.
+pub async fn chat_inbox(app: &TestApp, members: &[String]) -> (String, String) {
+    let inbox = app
+        .post(
+            "/api/v1/inboxes",
+            &app.admin_token,
+            json!({"name": "Support", "member_ids": members}),
+        )
+        .await;
+    assert_eq!(inbox.status, 201, "{:?}", inbox.body);
+    let inbox = inbox.body["id"].as_str().unwrap().to_owned();
+    let channel = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            json!({"inbox_id": inbox, "kind": "chat", "name": "Website", "settings": {}}),
+        )
+        .await;
+    assert_eq!(channel.status, 201, "{:?}", channel.body);
+    (inbox, channel.body["id"].as_str().unwrap().to_owned())
+}
+
+/// A new visitor of `channel` (in the admin's account) whose first message starts a chat:
+/// the visit, its socket subscribed to the conversation, and the conversation's id.
+pub async fn visitor_starts_chat(
+    app: &TestApp,
+    channel: &str,
+    body: &str,
+) -> (Visit, Socket, String) {
+    let visit = Visit::new(app, app.admin.account_id, channel).await;
+    let (mut socket, _) = visit.connect(app).await;
+    let (conversation, seq) = send_acked(&mut socket, &uuid(), body).await;
+    socket
+        .send(json!({"type": "subscribe", "after_seq": seq}))
+        .await;
+    let subscribed = socket.next().await;
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    (visit, socket, conversation)
+}

@@ -53,6 +53,11 @@ export function mount() {
   compose.mount({ send: onSend });
   $(".assign-me").addEventListener("click", assignToMe);
   $(".assign-to").addEventListener("change", onAssignTo);
+  // Narrow screens show the list or the thread: "‹ List" goes back to the list.
+  $(".back").addEventListener("click", () => {
+    $("#view-inbox").classList.remove("has-thread");
+    $(`.conversations [data-id="${CSS.escape(state.current?.id ?? "")}"]`)?.focus();
+  });
   for (const button of $$("[data-status]")) {
     button.addEventListener("click", () => setStatus(button.dataset.status));
   }
@@ -129,6 +134,7 @@ export function leave() {
   $(".items").replaceChildren();
   $(".thread-body").hidden = true;
   $(".thread-empty").hidden = false;
+  $("#view-inbox").classList.remove("has-thread");
   clearContact($(".contact-pane"));
 }
 
@@ -215,40 +221,51 @@ async function loadList() {
   }
 }
 
+/// Updates the list in place: rows are kept per conversation, so a reload never takes a row
+/// away from under a click or the keyboard focus.
 function renderList() {
-  const focused = document.activeElement?.dataset?.id;
   const ul = $(".conversations");
-  ul.replaceChildren(
-    ...state.conversations.map((conversation) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.id = conversation.id;
-      if (conversation.id === state.current?.id) button.classList.add("current");
-      const title = document.createElement("span");
-      title.className = "title";
-      title.textContent = titleOf(conversation);
-      const meta = document.createElement("span");
-      meta.className = "meta";
-      meta.textContent = `${conversation.status} · ${assigneeOf(conversation)}`;
-      const where = document.createElement("span");
-      where.className = "where";
-      const channel = channelOf(conversation.channel_id);
-      where.textContent = [
-        channel ? `${channel.name} (${channel.kind})` : null,
-        inboxName(conversation.inbox_id),
-        formatTime(conversation.updated_at),
-      ]
-        .filter(Boolean)
-        .join(" · ");
-      button.append(title, meta, where);
-      button.addEventListener("click", () => go("inbox", conversation.id));
-      li.append(button);
-      return li;
-    }),
-  );
+  const rows = new Map($$("li", ul).map((li) => [li.dataset.id, li]));
+  const wanted = state.conversations.map((conversation) => {
+    const li = rows.get(conversation.id) ?? newRow(conversation.id);
+    fillRow(li, conversation);
+    return li;
+  });
+  const keep = new Set(wanted);
+  for (const li of rows.values()) if (!keep.has(li)) li.remove();
+  wanted.forEach((li, i) => {
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null);
+  });
   $(".list-empty").hidden = state.conversations.length > 0;
-  if (focused) ul.querySelector(`[data-id="${CSS.escape(focused)}"]`)?.focus();
+}
+
+function newRow(id) {
+  const button = el(
+    "button",
+    { type: "button", dataset: { id }, onclick: () => go("inbox", id) },
+    el("span", { class: "title" }),
+    el("span", { class: "meta" }),
+    el("span", { class: "where" }),
+  );
+  return el("li", { dataset: { id } }, button);
+}
+
+function fillRow(li, conversation) {
+  const button = li.firstChild;
+  button.classList.toggle("current", conversation.id === state.current?.id);
+  setText($(".title", button), titleOf(conversation));
+  setText($(".meta", button), `${conversation.status} · ${assigneeOf(conversation)}`);
+  const channel = channelOf(conversation.channel_id);
+  const where = [
+    channel ? `${channel.name} (${channel.kind})` : null,
+    inboxName(conversation.inbox_id),
+    formatTime(conversation.updated_at),
+  ];
+  setText($(".where", button), where.filter(Boolean).join(" · "));
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 function titleOf(conversation) {
@@ -300,6 +317,7 @@ function openConversation(conversation) {
     compose.switchTo(conversation.id);
   }
   state.current = conversation;
+  $("#view-inbox").classList.add("has-thread");
   $(".thread-empty").hidden = true;
   $(".thread-body").hidden = false;
   renderHead();
