@@ -32,6 +32,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "bots",
         sql: include_str!("../../migrations/postgres/0004_bots.sql"),
     },
+    Migration {
+        version: 5,
+        name: "reports",
+        sql: include_str!("../../migrations/postgres/0005_reports.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -54,5 +59,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "bots",
         sql: include_str!("../../migrations/sqlite/0004_bots.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "reports",
+        sql: include_str!("../../migrations/sqlite/0005_reports.sql"),
     },
 ];

@@ -433,6 +433,58 @@ pub trait Store: Send + Sync + 'static {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
+    /// What reports read (docs/reports.md "What a report reads"): every event of the kinds in
+    /// [`REPORT_EVENT_KINDS`] of each conversation that has at least one event in
+    /// `[scope.from, scope.to)`, from that conversation's first event up to (not at) `scope.to`,
+    /// ordered by time, then id. Only conversations of `scope.inboxes` when given.
+    async fn report_events(
+        &self,
+        account: AccountId,
+        scope: ReportScope,
+    ) -> StoreResult<Vec<ReportEventRow>>;
+}
+
+/// The event kinds reports read.
+pub const REPORT_EVENT_KINDS: &[&str] = &[
+    "conversation.created",
+    "conversation.assigned",
+    "conversation.status_changed",
+    "message.received",
+    "message.sent",
+    "bot.step",
+    "bot.finished",
+];
+
+/// Which events a report reads.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// Start of the range, inclusive.
+    pub from: OffsetDateTime,
+    /// End of the range, exclusive: no event at or after it is read, so a past range's report
+    /// never changes.
+    pub to: OffsetDateTime,
+    /// Only conversations of these inboxes; `None`: every inbox of the account.
+    pub inboxes: Option<Vec<InboxId>>,
+}
+
+/// One report event, with the few fields of its `data` reports use taken out by the store (so
+/// a large range does not parse JSON per row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportEventRow {
+    pub id: i64,
+    pub kind: String,
+    pub conversation_id: ConversationId,
+    pub inbox_id: Option<InboxId>,
+    pub agent_id: Option<AgentId>,
+    pub occurred_at: OffsetDateTime,
+    /// `conversation.created`: `channel_id`; `conversation.assigned`: `assignee_id`;
+    /// `conversation.status_changed`: `to`; `bot.step` and `bot.finished`: `chatflow_id`.
+    pub a: Option<String>,
+    /// `conversation.created`: `channel_kind`; `conversation.assigned`: `team_id`;
+    /// `conversation.status_changed`: `from`; `bot.step`: `step`; `bot.finished`: `outcome`.
+    pub b: Option<String>,
+    /// `bot.step`: `kind`.
+    pub c: Option<String>,
 }
 
 pub type DynStore = Arc<dyn Store>;

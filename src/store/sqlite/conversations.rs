@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use super::columns::{Json, SqlUuid, Ts, actor_columns, actor_from, now, truncate};
 use super::{Fail, Filter, actor_agent, into_page, invalid, not_found, require_ref};
 use crate::domain::*;
-use crate::store::{MAX_PAGE_SIZE, Page, PageRequest};
+use crate::store::{
+    MAX_PAGE_SIZE, Page, PageRequest, REPORT_EVENT_KINDS, ReportEventRow, ReportScope,
+};
 
 pub(super) const CONVERSATION_COLUMNS: &str = "id, account_id, inbox_id, channel_id, contact_id, status, \
     assignee_id, team_id, subject, last_seq, created_at, updated_at";
@@ -622,4 +624,60 @@ pub(super) fn get_bot_run(
         })
     })
     .optional()?)
+}
+
+pub(super) fn report_events(
+    c: &Connection,
+    account: AccountId,
+    scope: ReportScope,
+) -> Result<Vec<ReportEventRow>, Fail> {
+    let inboxes = scope.inboxes.map(Json);
+    let kinds = Json(REPORT_EVENT_KINDS);
+    let rows = c
+        .prepare_cached(
+            "WITH active AS (
+                 SELECT DISTINCT conversation_id FROM events
+                 WHERE account_id = ?1 AND occurred_at >= ?2 AND occurred_at < ?3
+                   AND conversation_id IS NOT NULL
+                   AND (?4 IS NULL OR inbox_id IN (SELECT value FROM json_each(?4)))
+             )
+             SELECT e.id, e.kind, e.conversation_id, e.inbox_id, e.agent_id, e.occurred_at,
+               CASE e.kind
+                 WHEN 'conversation.created' THEN json_extract(e.data, '$.channel_id')
+                 WHEN 'conversation.assigned' THEN json_extract(e.data, '$.assignee_id')
+                 WHEN 'conversation.status_changed' THEN json_extract(e.data, '$.to')
+                 WHEN 'bot.step' THEN json_extract(e.data, '$.chatflow_id')
+                 WHEN 'bot.finished' THEN json_extract(e.data, '$.chatflow_id') END AS a,
+               CASE e.kind
+                 WHEN 'conversation.created' THEN json_extract(e.data, '$.channel_kind')
+                 WHEN 'conversation.assigned' THEN json_extract(e.data, '$.team_id')
+                 WHEN 'conversation.status_changed' THEN json_extract(e.data, '$.from')
+                 WHEN 'bot.step' THEN json_extract(e.data, '$.step')
+                 WHEN 'bot.finished' THEN json_extract(e.data, '$.outcome') END AS b,
+               CASE e.kind WHEN 'bot.step' THEN json_extract(e.data, '$.kind') END AS c
+             FROM active JOIN events e
+               ON e.account_id = ?1 AND e.conversation_id = active.conversation_id
+              AND e.occurred_at < ?3
+             WHERE e.kind IN (SELECT value FROM json_each(?5))
+               AND (?4 IS NULL OR e.inbox_id IN (SELECT value FROM json_each(?4)))
+             ORDER BY e.occurred_at, e.id",
+        )?
+        .query_map(
+            params![account, Ts(scope.from), Ts(scope.to), inboxes, kinds],
+            |r| {
+                Ok(ReportEventRow {
+                    id: r.get("id")?,
+                    kind: r.get("kind")?,
+                    conversation_id: r.get("conversation_id")?,
+                    inbox_id: r.get("inbox_id")?,
+                    agent_id: r.get("agent_id")?,
+                    occurred_at: r.get::<_, Ts>("occurred_at")?.0,
+                    a: r.get("a")?,
+                    b: r.get("b")?,
+                    c: r.get("c")?,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
