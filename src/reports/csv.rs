@@ -61,7 +61,11 @@ pub fn day_counts(rows: &[DayCount], key: &str) -> String {
 }
 
 fn durations(d: &Durations) -> [String; 3] {
-    [d.count.to_string(), opt(d.median_seconds), opt(d.p90_seconds)]
+    [
+        d.count.to_string(),
+        opt(d.median_seconds),
+        opt(d.p90_seconds),
+    ]
 }
 
 pub fn agents(rows: &[AgentRow]) -> String {

@@ -61,7 +61,10 @@ impl Period {
     pub fn parse(from: &str, to: &str, tz: Option<&str>) -> Result<Self, PeriodError> {
         let date = |field: &'static str, raw: &str| {
             raw.trim().parse::<Date>().map_err(|_| {
-                PeriodError::new(field, format!("'{raw}' is not a date; write it as YYYY-MM-DD"))
+                PeriodError::new(
+                    field,
+                    format!("'{raw}' is not a date; write it as YYYY-MM-DD"),
+                )
             })
         };
         let from = date("from", from)?;
@@ -472,7 +475,9 @@ pub fn compute(
                     if !cycle.answered {
                         cycle.answered = true;
                         if cycle.contact_wrote && counted {
-                            let clock = cycle.last_handoff.map_or(cycle.start, |h| h.max(cycle.start));
+                            let clock = cycle
+                                .last_handoff
+                                .map_or(cycle.start, |h| h.max(cycle.start));
                             let acc = agents.entry(Some(agent)).or_default();
                             acc.first_response.push((at - clock).whole_seconds());
                             acc.first_response_office.push(office(clock, at));
@@ -524,7 +529,9 @@ pub fn compute(
         {
             let day = period.day_of(at).to_string();
             let mut bump = |key: Option<uuid::Uuid>, table: u8, kind: Option<String>| {
-                let entry = created.entry((day.clone(), key, table)).or_insert((kind, 0));
+                let entry = created
+                    .entry((day.clone(), key, table))
+                    .or_insert((kind, 0));
                 entry.1 += 1;
             };
             bump(channel.map(|c| c.0), 0, channel_kind.clone());
@@ -625,29 +632,33 @@ fn bot_tables(runs: Vec<(ChatflowId, Run)>) -> (Vec<BotRow>, Vec<BotStepRow>) {
     }
     let bot_rows = bots
         .into_iter()
-        .map(|(chatflow_id, [started, completed, handed_off, abandoned])| BotRow {
-            chatflow_id,
-            started,
-            completed,
-            handed_off,
-            abandoned,
-            in_progress: started.saturating_sub(completed + handed_off + abandoned),
-            resolution_rate: rate(completed, started),
-        })
+        .map(
+            |(chatflow_id, [started, completed, handed_off, abandoned])| BotRow {
+                chatflow_id,
+                started,
+                completed,
+                handed_off,
+                abandoned,
+                in_progress: started.saturating_sub(completed + handed_off + abandoned),
+                resolution_rate: rate(completed, started),
+            },
+        )
         .collect();
     let step_rows = steps
         .into_iter()
         .flat_map(|(chatflow_id, list)| {
             list.into_iter()
-                .map(move |(step, [entered, completed, handed_off, abandoned])| BotStepRow {
-                    chatflow_id,
-                    step,
-                    entered,
-                    completed,
-                    handed_off,
-                    abandoned,
-                    drop_off_rate: rate(abandoned, entered),
-                })
+                .map(
+                    move |(step, [entered, completed, handed_off, abandoned])| BotStepRow {
+                        chatflow_id,
+                        step,
+                        entered,
+                        completed,
+                        handed_off,
+                        abandoned,
+                        drop_off_rate: rate(abandoned, entered),
+                    },
+                )
         })
         .collect();
     (bot_rows, step_rows)

@@ -40,12 +40,27 @@ impl History {
             rows: Vec::new(),
         }
     }
-    fn push(&mut self, kind: &str, agent: Option<AgentId>, at: OffsetDateTime, a: Option<String>, b: Option<String>, c: Option<&str>) {
+    fn push(
+        &mut self,
+        kind: &str,
+        agent: Option<AgentId>,
+        at: OffsetDateTime,
+        a: Option<String>,
+        b: Option<String>,
+        c: Option<&str>,
+    ) {
         let id = self.rows.len() as i64 + 1;
         self.rows.push(row(id, self.c, kind, agent, at, a, b, c));
     }
     fn created(&mut self, channel: ChannelId, at: OffsetDateTime) {
-        self.push("conversation.created", None, at, Some(channel.to_string()), Some("chat".into()), None);
+        self.push(
+            "conversation.created",
+            None,
+            at,
+            Some(channel.to_string()),
+            Some("chat".into()),
+            None,
+        );
     }
     fn contact(&mut self, at: OffsetDateTime) {
         self.push("message.received", None, at, None, None, None);
@@ -53,17 +68,51 @@ impl History {
     fn reply(&mut self, agent: Option<AgentId>, at: OffsetDateTime) {
         self.push("message.sent", agent, at, None, None, None);
     }
-    fn assign(&mut self, by: Option<AgentId>, to: Option<AgentId>, team: Option<TeamId>, at: OffsetDateTime) {
-        self.push("conversation.assigned", by, at, to.map(|a| a.to_string()), team.map(|t| t.to_string()), None);
+    fn assign(
+        &mut self,
+        by: Option<AgentId>,
+        to: Option<AgentId>,
+        team: Option<TeamId>,
+        at: OffsetDateTime,
+    ) {
+        self.push(
+            "conversation.assigned",
+            by,
+            at,
+            to.map(|a| a.to_string()),
+            team.map(|t| t.to_string()),
+            None,
+        );
     }
     fn status(&mut self, by: Option<AgentId>, from: &str, to: &str, at: OffsetDateTime) {
-        self.push("conversation.status_changed", by, at, Some(to.into()), Some(from.into()), None);
+        self.push(
+            "conversation.status_changed",
+            by,
+            at,
+            Some(to.into()),
+            Some(from.into()),
+            None,
+        );
     }
     fn step(&mut self, flow: ChatflowId, step: &str, kind: &str, at: OffsetDateTime) {
-        self.push("bot.step", None, at, Some(flow.to_string()), Some(step.into()), Some(kind));
+        self.push(
+            "bot.step",
+            None,
+            at,
+            Some(flow.to_string()),
+            Some(step.into()),
+            Some(kind),
+        );
     }
     fn finished(&mut self, flow: ChatflowId, outcome: &str, at: OffsetDateTime) {
-        self.push("bot.finished", None, at, Some(flow.to_string()), Some(outcome.into()), None);
+        self.push(
+            "bot.finished",
+            None,
+            at,
+            Some(flow.to_string()),
+            Some(outcome.into()),
+            None,
+        );
     }
 }
 
@@ -99,7 +148,10 @@ fn bad_ranges_name_the_parameter() {
     assert_eq!(err("2025-01-01", "2026-01-02", "UTC"), "to", "367 days");
     assert_eq!(err("2026-13-01", "2026-11-01", "UTC"), "from");
     assert_eq!(err("2026-11-01", "yesterday", "UTC"), "to");
-    assert!(Period::parse("2025-01-01", "2025-12-31", None).is_ok(), "365 days");
+    assert!(
+        Period::parse("2025-01-01", "2025-12-31", None).is_ok(),
+        "365 days"
+    );
 }
 
 #[test]
@@ -107,7 +159,10 @@ fn a_range_runs_from_local_midnight_to_the_midnight_after_its_last_day() {
     let p = period("2026-11-02", "2026-11-03", "America/New_York");
     assert_eq!(p.start(), datetime!(2026-11-02 05:00 UTC));
     assert_eq!(p.end(), datetime!(2026-11-04 05:00 UTC));
-    assert_eq!(p.day_of(datetime!(2026-11-03 04:59 UTC)).to_string(), "2026-11-02");
+    assert_eq!(
+        p.day_of(datetime!(2026-11-03 04:59 UTC)).to_string(),
+        "2026-11-02"
+    );
     assert_eq!(p.tz_name, "America/New_York");
 }
 
@@ -129,13 +184,21 @@ fn first_response_starts_at_the_bot_hand_off_and_goes_to_whoever_replied_first()
     h.reply(Some(ana), datetime!(2026-11-02 09:10 UTC));
     // Ana closes at 10:00: 3600 s since the start.
     h.status(Some(ana), "open", "closed", datetime!(2026-11-02 10:00 UTC));
-    let r = compute(&h.rows, &period("2026-11-02", "2026-11-02", "UTC"), &Filters::default(), &InboxHours::new());
+    let r = compute(
+        &h.rows,
+        &period("2026-11-02", "2026-11-02", "UTC"),
+        &Filters::default(),
+        &InboxHours::new(),
+    );
     let bo_row = agent_row(&r, Some(bo));
     assert_eq!(bo_row.first_response.median_seconds, Some(180));
     assert_eq!((bo_row.replies_sent, bo_row.conversations_replied), (1, 1));
     let ana_row = agent_row(&r, Some(ana));
     assert_eq!(ana_row.first_response.count, 0);
-    assert_eq!((ana_row.replies_sent, ana_row.conversations_replied), (2, 1));
+    assert_eq!(
+        (ana_row.replies_sent, ana_row.conversations_replied),
+        (2, 1)
+    );
     assert_eq!(ana_row.time_to_close.median_seconds, Some(3600));
     assert_eq!(r.bots.len(), 1);
     assert_eq!((r.bots[0].started, r.bots[0].handed_off), (1, 1));
@@ -157,11 +220,28 @@ fn a_reopened_conversation_is_measured_again_from_the_reopening() {
     h.reply(Some(bo), datetime!(2026-11-02 12:20 UTC)); // 1200 s, Bo
     // Closed by the system: credited to the assignee at that moment, Bo; 12:00 → 13:00.
     h.status(None, "open", "closed", datetime!(2026-11-02 13:00 UTC));
-    let r = compute(&h.rows, &period("2026-11-02", "2026-11-02", "UTC"), &Filters::default(), &InboxHours::new());
+    let r = compute(
+        &h.rows,
+        &period("2026-11-02", "2026-11-02", "UTC"),
+        &Filters::default(),
+        &InboxHours::new(),
+    );
     let a = agent_row(&r, Some(ana));
-    assert_eq!((a.first_response.median_seconds, a.time_to_close.median_seconds), (Some(60), Some(1800)));
+    assert_eq!(
+        (
+            a.first_response.median_seconds,
+            a.time_to_close.median_seconds
+        ),
+        (Some(60), Some(1800))
+    );
     let b = agent_row(&r, Some(bo));
-    assert_eq!((b.first_response.median_seconds, b.time_to_close.median_seconds), (Some(1200), Some(3600)));
+    assert_eq!(
+        (
+            b.first_response.median_seconds,
+            b.time_to_close.median_seconds
+        ),
+        (Some(1200), Some(3600))
+    );
     assert_eq!(r.conversations_by_inbox.len(), 1);
     assert_eq!(r.conversations_by_inbox[0].conversations, 1);
 }
@@ -180,7 +260,12 @@ fn office_hours_leave_out_the_closed_hours() {
     }))
     .unwrap();
     let hours = InboxHours::from([(InboxId(Uuid::nil()), hours)]);
-    let r = compute(&h.rows, &period("2026-11-27", "2026-11-30", "Europe/Paris"), &Filters::default(), &hours);
+    let r = compute(
+        &h.rows,
+        &period("2026-11-27", "2026-11-30", "Europe/Paris"),
+        &Filters::default(),
+        &hours,
+    );
     let a = agent_row(&r, Some(ana));
     // Wall clock: 2 days 17 h = 234000 s. Office hours: 30 min Friday + 30 min Monday.
     assert_eq!(a.first_response.median_seconds, Some(234_000));
@@ -191,7 +276,10 @@ fn office_hours_leave_out_the_closed_hours() {
 fn bot_runs_count_outcomes_and_drop_off_per_step() {
     let flow = ChatflowId::new();
     let mut rows = Vec::new();
-    for (i, outcome) in ["completed", "abandoned", "abandoned", "none"].iter().enumerate() {
+    for (i, outcome) in ["completed", "abandoned", "abandoned", "none"]
+        .iter()
+        .enumerate()
+    {
         let mut h = History::new();
         let t = datetime!(2026-11-02 09:00 UTC) + time::Duration::minutes(i as i64);
         h.created(ChannelId::new(), t);
@@ -214,11 +302,23 @@ fn bot_runs_count_outcomes_and_drop_off_per_step() {
         rows.extend(h.rows);
     }
     rows.sort_by_key(|r| r.occurred_at);
-    let r = compute(&rows, &period("2026-11-02", "2026-11-02", "UTC"), &Filters::default(), &InboxHours::new());
+    let r = compute(
+        &rows,
+        &period("2026-11-02", "2026-11-02", "UTC"),
+        &Filters::default(),
+        &InboxHours::new(),
+    );
     let b = &r.bots[0];
-    assert_eq!((b.started, b.completed, b.abandoned, b.in_progress), (4, 1, 2, 1));
+    assert_eq!(
+        (b.started, b.completed, b.abandoned, b.in_progress),
+        (4, 1, 2, 1)
+    );
     assert_eq!(b.resolution_rate, Some(0.25));
-    let steps: Vec<(&str, u64, u64)> = r.bot_steps.iter().map(|s| (s.step.as_str(), s.entered, s.abandoned)).collect();
+    let steps: Vec<(&str, u64, u64)> = r
+        .bot_steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.entered, s.abandoned))
+        .collect();
     assert_eq!(steps, [("hello", 4, 0), ("ask", 4, 2), ("bye", 1, 0)]);
     assert_eq!(r.bot_steps[1].drop_off_rate, Some(0.5));
 }
