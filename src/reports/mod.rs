@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::chatflows::availability::Availability;
 use crate::domain::{AgentId, ChannelId, ChatflowId, ConversationId, InboxId, TeamId};
-use crate::store::ReportEventRow;
+use crate::store::{ReportEventKind, ReportEventRow};
 
 /// Longest range a report covers, in days (a leap year).
 pub const MAX_DAYS: i32 = 366;
@@ -158,10 +158,10 @@ enum StepKind {
 
 /// An event as the replay reads it.
 #[derive(Debug, Clone)]
-enum Fact {
+enum Fact<'r> {
     Created {
         channel: Option<ChannelId>,
-        channel_kind: Option<String>,
+        channel_kind: Option<&'r str>,
     },
     Assigned {
         assignee: Option<AgentId>,
@@ -174,7 +174,7 @@ enum Fact {
     MessageOut,
     BotStep {
         chatflow: ChatflowId,
-        step: String,
+        step: &'r str,
         kind: StepKind,
     },
     BotFinished {
@@ -183,31 +183,28 @@ enum Fact {
     },
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &Option<String>) -> Option<T> {
-    raw.as_deref().and_then(|s| s.parse().ok())
-}
-
-impl Fact {
-    /// `None` for an event reports do not read, or one whose data is not as written.
-    fn from_row(row: &ReportEventRow) -> Option<Self> {
-        Some(match row.kind.as_str() {
-            "conversation.created" => Fact::Created {
-                channel: parse_id(&row.a),
-                channel_kind: row.b.clone(),
+impl<'r> Fact<'r> {
+    /// `None` for an event whose data is not as written.
+    fn from_row(row: &'r ReportEventRow) -> Option<Self> {
+        let word = row.word.as_deref();
+        Some(match row.kind {
+            ReportEventKind::Created => Fact::Created {
+                channel: row.ref_id.map(ChannelId),
+                channel_kind: word,
             },
-            "conversation.assigned" => Fact::Assigned {
-                assignee: parse_id(&row.a),
-                team: parse_id(&row.b),
+            ReportEventKind::Assigned => Fact::Assigned {
+                assignee: row.ref_id.map(AgentId),
+                team: row.team_id,
             },
-            "conversation.status_changed" => Fact::StatusChanged {
-                closed: row.a.as_deref()? == "closed",
+            ReportEventKind::StatusChanged => Fact::StatusChanged {
+                closed: word? == "closed",
             },
-            "message.received" => Fact::MessageIn,
-            "message.sent" => Fact::MessageOut,
-            "bot.step" => Fact::BotStep {
-                chatflow: parse_id(&row.a)?,
-                step: row.b.clone()?,
-                kind: match row.c.as_deref()? {
+            ReportEventKind::MessageReceived => Fact::MessageIn,
+            ReportEventKind::MessageSent => Fact::MessageOut,
+            ReportEventKind::BotStep => Fact::BotStep {
+                chatflow: ChatflowId(row.ref_id?),
+                step: row.step.as_deref()?,
+                kind: match word? {
                     "entered" => StepKind::Entered,
                     "completed" => StepKind::Completed,
                     "abandoned" => StepKind::Abandoned,
@@ -215,16 +212,15 @@ impl Fact {
                     _ => return None,
                 },
             },
-            "bot.finished" => Fact::BotFinished {
-                chatflow: parse_id(&row.a)?,
-                outcome: match row.b.as_deref()? {
+            ReportEventKind::BotFinished => Fact::BotFinished {
+                chatflow: ChatflowId(row.ref_id?),
+                outcome: match word? {
                     "completed" => Outcome::Completed,
                     "handed_off" => Outcome::HandedOff,
                     "abandoned" => Outcome::Abandoned,
                     _ => return None,
                 },
             },
-            _ => return None,
         })
     }
 }
@@ -378,30 +374,25 @@ impl Cycle {
     }
 }
 
-/// Computes every table of the report from the events the store read, in their order
-/// (time, then id).
+/// Computes every table of the report from the events the store read, in its order:
+/// grouped by conversation, each conversation's events by time, then id.
 pub fn compute(
     rows: &[ReportEventRow],
     period: &Period,
     filters: &Filters,
     hours: &InboxHours,
 ) -> Report {
-    let mut by_conversation: HashMap<ConversationId, Vec<&ReportEventRow>> = HashMap::new();
-    for row in rows {
-        by_conversation
-            .entry(row.conversation_id)
-            .or_default()
-            .push(row);
-    }
+    let by_conversation = rows.chunk_by(|a, b| a.conversation_id == b.conversation_id);
     let mut created: BTreeMap<(String, Option<uuid::Uuid>, u8), (Option<String>, u64)> =
         BTreeMap::new();
     let mut agents: HashMap<Option<AgentId>, AgentAcc> = HashMap::new();
     let mut runs: Vec<(ChatflowId, Run)> = Vec::new();
 
-    for (conversation, events) in &by_conversation {
+    for events in by_conversation {
         let Some(first) = events.first() else {
             continue;
         };
+        let conversation = first.conversation_id;
         let inbox = events.iter().find_map(|e| e.inbox_id);
         if filters.inbox.is_some() && inbox != filters.inbox {
             continue;
@@ -433,7 +424,7 @@ pub fn compute(
                     channel_kind: k,
                 } => {
                     channel = c;
-                    channel_kind = k;
+                    channel_kind = k.map(str::to_owned);
                     created_at = Some(at);
                     cycle = Cycle::new(at);
                 }
@@ -470,7 +461,7 @@ pub fn compute(
                     if counted {
                         let acc = agents.entry(Some(agent)).or_default();
                         acc.replies += 1;
-                        acc.conversations.insert(*conversation);
+                        acc.conversations.insert(conversation);
                     }
                     if !cycle.answered {
                         cycle.answered = true;
@@ -494,10 +485,10 @@ pub fn compute(
                         outcome: None,
                         steps: Vec::new(),
                     });
-                    let index = match run.steps.iter().position(|(s, _)| *s == step) {
+                    let index = match run.steps.iter().position(|(s, _)| s == step) {
                         Some(i) => i,
                         None => {
-                            run.steps.push((step, StepAcc::default()));
+                            run.steps.push((step.to_owned(), StepAcc::default()));
                             run.steps.len() - 1
                         }
                     };

@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 use super::*;
 
+/// A row as the store gives it; `a`, `b`, `c` as the store's writers put `data`: the
+/// reference id, then the team id or the word, then the step kind (docs/reports.md).
 fn row(
     id: i64,
     conversation: ConversationId,
@@ -15,16 +17,36 @@ fn row(
     b: Option<String>,
     c: Option<&str>,
 ) -> ReportEventRow {
+    let kind = match kind {
+        "conversation.created" => ReportEventKind::Created,
+        "conversation.assigned" => ReportEventKind::Assigned,
+        "conversation.status_changed" => ReportEventKind::StatusChanged,
+        "message.received" => ReportEventKind::MessageReceived,
+        "message.sent" => ReportEventKind::MessageSent,
+        "bot.step" => ReportEventKind::BotStep,
+        "bot.finished" => ReportEventKind::BotFinished,
+        other => panic!("unknown kind {other}"),
+    };
+    let id_of = |s: &Option<String>| s.as_deref().map(|s| s.parse::<Uuid>().unwrap());
+    let (ref_id, team_id, word, step) = match kind {
+        ReportEventKind::Created => (id_of(&a), None, b, None),
+        ReportEventKind::Assigned => (id_of(&a), id_of(&b).map(TeamId), None, None),
+        ReportEventKind::StatusChanged => (None, None, a, None),
+        ReportEventKind::BotStep => (id_of(&a), None, c.map(str::to_owned), b),
+        ReportEventKind::BotFinished => (id_of(&a), None, b, None),
+        _ => (None, None, None, None),
+    };
     ReportEventRow {
         id,
-        kind: kind.to_owned(),
+        kind,
         conversation_id: conversation,
         inbox_id: Some(InboxId(Uuid::nil())),
         agent_id: agent,
         occurred_at: at,
-        a,
-        b,
-        c: c.map(str::to_owned),
+        ref_id,
+        team_id,
+        word,
+        step,
     }
 }
 
@@ -301,7 +323,6 @@ fn bot_runs_count_outcomes_and_drop_off_per_step() {
         }
         rows.extend(h.rows);
     }
-    rows.sort_by_key(|r| r.occurred_at);
     let r = compute(
         &rows,
         &period("2026-11-02", "2026-11-02", "UTC"),
