@@ -374,6 +374,17 @@ impl Cycle {
     }
 }
 
+/// Which new-conversations table a count belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum DayTable {
+    Channel,
+    Inbox,
+    Team,
+}
+
+/// A new-conversations count's place: local day, the channel, inbox or team, and the table.
+type DayKey = (String, Option<uuid::Uuid>, DayTable);
+
 /// Computes every table of the report from the events the store read, in its order:
 /// grouped by conversation, each conversation's events by time, then id.
 pub fn compute(
@@ -383,8 +394,7 @@ pub fn compute(
     hours: &InboxHours,
 ) -> Report {
     let by_conversation = rows.chunk_by(|a, b| a.conversation_id == b.conversation_id);
-    let mut created: BTreeMap<(String, Option<uuid::Uuid>, u8), (Option<String>, u64)> =
-        BTreeMap::new();
+    let mut created: BTreeMap<DayKey, (Option<String>, u64)> = BTreeMap::new();
     let mut agents: HashMap<Option<AgentId>, AgentAcc> = HashMap::new();
     let mut runs: Vec<(ChatflowId, Run)> = Vec::new();
 
@@ -519,15 +529,19 @@ pub fn compute(
             && (filters.team.is_none() || first_team == filters.team)
         {
             let day = period.day_of(at).to_string();
-            let mut bump = |key: Option<uuid::Uuid>, table: u8, kind: Option<String>| {
+            let mut bump = |key: Option<uuid::Uuid>, table: DayTable, kind: Option<String>| {
                 let entry = created
                     .entry((day.clone(), key, table))
                     .or_insert((kind, 0));
                 entry.1 += 1;
             };
-            bump(channel.map(|c| c.0), 0, channel_kind.clone());
-            bump(inbox.map(|i| i.0), 1, None);
-            bump(first_team.map(|t| t.0), 2, None);
+            bump(
+                channel.map(|c| c.0),
+                DayTable::Channel,
+                channel_kind.clone(),
+            );
+            bump(inbox.map(|i| i.0), DayTable::Inbox, None);
+            bump(first_team.map(|t| t.0), DayTable::Team, None);
         }
         if channel_ok {
             runs.extend(
@@ -547,9 +561,9 @@ pub fn compute(
             conversations,
         };
         match table {
-            0 => report.conversations_by_channel.push(row),
-            1 => report.conversations_by_inbox.push(row),
-            _ => report.conversations_by_team.push(row),
+            DayTable::Channel => report.conversations_by_channel.push(row),
+            DayTable::Inbox => report.conversations_by_inbox.push(row),
+            DayTable::Team => report.conversations_by_team.push(row),
         }
     }
     report.agents = agents

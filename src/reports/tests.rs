@@ -7,6 +7,7 @@ use super::*;
 
 /// A row as the store gives it; `a`, `b`, `c` as the store's writers put `data`: the
 /// reference id, then the team id or the word, then the step kind (docs/reports.md).
+#[expect(clippy::too_many_arguments, reason = "one event's columns, in order")]
 fn row(
     id: i64,
     conversation: ConversationId,
