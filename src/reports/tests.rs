@@ -190,6 +190,14 @@ fn a_range_runs_from_local_midnight_to_the_midnight_after_its_last_day() {
 }
 
 #[test]
+fn a_day_when_clocks_go_back_lasts_25_hours() {
+    // New York leaves daylight time on Sunday 2026-11-01 at 02:00 local.
+    let p = period("2026-11-01", "2026-11-01", "America/New_York");
+    assert_eq!(p.start(), datetime!(2026-11-01 04:00 UTC));
+    assert_eq!(p.end(), datetime!(2026-11-02 05:00 UTC));
+}
+
+#[test]
 fn first_response_starts_at_the_bot_hand_off_and_goes_to_whoever_replied_first() {
     let (ana, bo) = (AgentId::new(), AgentId::new());
     let (channel, flow) = (ChannelId::new(), ChatflowId::new());
