@@ -358,6 +358,48 @@ impl Availability {
     }
 }
 
+impl Availability {
+    /// Seconds of `[start, end)` inside office hours (all of them without `hours`), for the
+    /// office-hours variant of reports. Overlapping intervals of one day count once each.
+    pub fn open_seconds_between(&self, start: OffsetDateTime, end: OffsetDateTime) -> i64 {
+        let wall = (end - start).whole_seconds().max(0);
+        let Some(hours) = &self.hours else {
+            return wall;
+        };
+        let (Ok(s), Ok(e)) = (
+            Timestamp::from_nanosecond(start.unix_timestamp_nanos()),
+            Timestamp::from_nanosecond(end.unix_timestamp_nanos()),
+        ) else {
+            return wall;
+        };
+        if e <= s {
+            return 0;
+        }
+        let tz = &self.time_zone.tz;
+        let last = tz.to_datetime(e).date();
+        // The day before `start`: its overnight intervals may still be running.
+        let Ok(mut day) = tz.to_datetime(s).date().yesterday() else {
+            return wall;
+        };
+        let mut nanos: i128 = 0;
+        while day <= last {
+            for &interval in hours.on(day.weekday()) {
+                if let Some((open, close)) = span(tz, day, interval) {
+                    let (lo, hi) = (open.max(s), close.min(e));
+                    if lo < hi {
+                        nanos += hi.as_nanosecond() - lo.as_nanosecond();
+                    }
+                }
+            }
+            match day.tomorrow() {
+                Ok(next) => day = next,
+                Err(_) => break,
+            }
+        }
+        i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX)
+    }
+}
+
 /// The instants an interval on `day` covers, resolving each wall-clock time on its own date.
 fn span(tz: &TimeZone, day: Date, interval: Interval) -> Option<(Timestamp, Timestamp)> {
     let at = |date: Date, minutes: u16| -> Option<Timestamp> {
@@ -415,6 +457,26 @@ mod tests {
             "away_message": "Back soon",
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn open_seconds_count_only_office_hours_across_days_and_overnight() {
+        let a = paris(json!({"monday": ["09:00-12:00"], "tuesday": ["22:00-02:00"]}));
+        // Monday 2026-11-23 08:00 to 10:30 Paris (UTC+1): 90 minutes open.
+        let s = datetime!(2026-11-23 07:00 UTC);
+        assert_eq!(
+            a.open_seconds_between(s, datetime!(2026-11-23 09:30 UTC)),
+            90 * 60
+        );
+        // Monday 11:00 to Wednesday 01:00 Paris: 1 h Monday + 3 h Tuesday night.
+        let from = datetime!(2026-11-23 10:00 UTC);
+        let to = datetime!(2026-11-25 00:00 UTC);
+        assert_eq!(a.open_seconds_between(from, to), 4 * 3600);
+        assert_eq!(
+            Availability::default().open_seconds_between(from, to),
+            38 * 3600
+        );
+        assert_eq!(a.open_seconds_between(to, from), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod embed;
 mod health;
 mod inboxes;
 pub(crate) mod params;
+mod reports;
 mod teams;
 mod tickets;
 pub(crate) mod timeline;
@@ -82,6 +83,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(conversations::routes)
             .configure(timeline::routes)
             .configure(tickets::routes)
+            .configure(reports::routes)
             .configure(embed::routes),
     );
 }

@@ -33,6 +33,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0004_bots.sql"),
     },
     Migration {
+        version: 5,
+        name: "reports",
+        sql: include_str!("../../migrations/postgres/0005_reports.sql"),
+    },
+    Migration {
         version: 6,
         name: "channels",
         sql: include_str!("../../migrations/postgres/0006_channels.sql"),
@@ -59,6 +64,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "bots",
         sql: include_str!("../../migrations/sqlite/0004_bots.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "reports",
+        sql: include_str!("../../migrations/sqlite/0005_reports.sql"),
     },
     Migration {
         version: 6,

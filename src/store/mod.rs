@@ -445,6 +445,90 @@ pub trait Store: Send + Sync + 'static {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
+    /// What reports read (docs/reports.md "What a report reads"): every event of the kinds in
+    /// [`REPORT_EVENT_KINDS`] of each conversation that has at least one event in
+    /// `[scope.from, scope.to)`, from that conversation's first event up to (not at) `scope.to`,
+    /// ordered by conversation, then time, then id. Only conversations of `scope.inboxes` when
+    /// given.
+    async fn report_events(
+        &self,
+        account: AccountId,
+        scope: ReportScope,
+    ) -> StoreResult<Vec<ReportEventRow>>;
+}
+
+/// The event kinds reports read.
+pub const REPORT_EVENT_KINDS: &[&str] = &[
+    "conversation.created",
+    "conversation.assigned",
+    "conversation.status_changed",
+    "message.received",
+    "message.sent",
+    "bot.step",
+    "bot.finished",
+];
+
+/// Which events a report reads.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// Start of the range, inclusive.
+    pub from: OffsetDateTime,
+    /// End of the range, exclusive: no event at or after it is read, so a past range's report
+    /// never changes.
+    pub to: OffsetDateTime,
+    /// Only conversations of these inboxes; `None`: every inbox of the account.
+    pub inboxes: Option<Vec<InboxId>>,
+}
+
+/// What a report event records; see [`REPORT_EVENT_KINDS`] for the stored names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportEventKind {
+    Created,
+    Assigned,
+    StatusChanged,
+    MessageReceived,
+    MessageSent,
+    BotStep,
+    BotFinished,
+}
+
+impl ReportEventKind {
+    /// The code the stores' report queries give each stored kind: its position in
+    /// [`REPORT_EVENT_KINDS`], from 1.
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            1 => Self::Created,
+            2 => Self::Assigned,
+            3 => Self::StatusChanged,
+            4 => Self::MessageReceived,
+            5 => Self::MessageSent,
+            6 => Self::BotStep,
+            7 => Self::BotFinished,
+            _ => return None,
+        })
+    }
+}
+
+/// One report event, with the few fields of its `data` reports use taken out and typed by the
+/// store (so a large range parses no JSON and no id text in Rust).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportEventRow {
+    pub id: i64,
+    pub kind: ReportEventKind,
+    pub conversation_id: ConversationId,
+    pub inbox_id: Option<InboxId>,
+    pub agent_id: Option<AgentId>,
+    pub occurred_at: OffsetDateTime,
+    /// `Created`: `channel_id`; `Assigned`: `assignee_id`; `BotStep`, `BotFinished`:
+    /// `chatflow_id`.
+    pub ref_id: Option<uuid::Uuid>,
+    /// `Assigned`: `team_id`.
+    pub team_id: Option<TeamId>,
+    /// `Created`: `channel_kind`; `StatusChanged`: `to`; `BotStep`: `kind`; `BotFinished`:
+    /// `outcome`.
+    pub word: Option<String>,
+    /// `BotStep`: `step`.
+    pub step: Option<String>,
 }
 
 pub type DynStore = Arc<dyn Store>;

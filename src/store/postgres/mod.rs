@@ -620,4 +620,11 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<Event>> {
         conversations::list_events(&self.pool, account, after_id, limit).await
     }
+    async fn report_events(
+        &self,
+        account: AccountId,
+        scope: ReportScope,
+    ) -> StoreResult<Vec<ReportEventRow>> {
+        conversations::report_events(&self.pool, account, scope).await
+    }
 }

@@ -921,4 +921,12 @@ impl Store for SqliteStore {
         self.read(move |c| conversations::list_events(c, account, after_id, limit))
             .await
     }
+    async fn report_events(
+        &self,
+        account: AccountId,
+        scope: ReportScope,
+    ) -> StoreResult<Vec<ReportEventRow>> {
+        self.read(move |c| conversations::report_events(c, account, scope))
+            .await
+    }
 }
