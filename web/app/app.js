@@ -10,12 +10,13 @@ import { ctx, emitFrame, go, isAdmin, loadDirectory, onFrame } from "./context.j
 import * as inbox from "./inbox.js";
 import * as notify from "./notify.js";
 import * as preferences from "./preferences.js";
+import * as reports from "./reports.js";
 import * as settings from "./settings.js";
 import { AgentSocket } from "./socket.js";
 import * as tickets from "./tickets.js";
 import { $, $$, clearError, showError } from "./ui.js";
 
-const VIEWS = { inbox, tickets, settings, preferences };
+const VIEWS = { inbox, tickets, reports, settings, preferences };
 /// Parts of the app that live in every view.
 const PARTS = [notify];
 
