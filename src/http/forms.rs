@@ -73,14 +73,14 @@ pub struct SubmissionReceived {
 }
 
 /// A form's fields, for rendering it on a page.
-#[utoipa::path(tag = "forms", security(()), params(("channel_id" = ChannelId, Path)), responses(
+#[utoipa::path(tag = "forms", security(()), params(("id" = ChannelId, Path)), responses(
     (status = 200, body = PublicForm),
     (status = 400, body = ErrorBody, description = "Malformed id"),
     (status = 403, body = ErrorBody, description = "The page's origin is not allowed for this form (`origin_not_allowed`)"),
     (status = 404, body = ErrorBody, description = "No such form"),
     (status = 429, body = ErrorBody, description = "Too many requests from this address"),
 ))]
-#[get("/{channel_id}")]
+#[get("/{id}")]
 async fn get_form(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -101,7 +101,7 @@ async fn get_form(
 /// Submits a form: a JSON object or an `application/x-www-form-urlencoded` body of field name
 /// to value. Stores the contact (reused by email), a conversation with the submission as its
 /// first message, and a ticket, all or nothing.
-#[utoipa::path(tag = "forms", security(()), params(("channel_id" = ChannelId, Path)),
+#[utoipa::path(tag = "forms", security(()), params(("id" = ChannelId, Path)),
     request_body(content = Object, description = "Field name to value (text; numbers may be JSON numbers). Also accepted as application/x-www-form-urlencoded.", content_type = "application/json"),
     responses(
     (status = 201, body = SubmissionReceived, description = "Received (also answered when the honeypot was filled, storing nothing)"),
@@ -113,7 +113,7 @@ async fn get_form(
     (status = 422, body = ErrorBody, description = "A field is missing, unknown, too long or not of its kind; `field` names it"),
     (status = 429, body = ErrorBody, description = "Too many submissions from this address"),
 ))]
-#[post("/{channel_id}/submissions")]
+#[post("/{id}/submissions")]
 async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
