@@ -354,7 +354,44 @@ async fn the_embed_snippet_of_a_form_points_at_the_form_script(backend: Backend)
     assert_eq!(script.status().as_u16(), 200, "the form script is served");
 }
 
+async fn a_messenger_channel_shows_its_webhook_url(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("PARLEY__HTTP__PUBLIC_URL", "https://chat.example.com/")],
+    )
+    .await;
+    let inbox = add_inbox(&app, app.admin.account_id, "Social", vec![]).await;
+    let created = app
+        .post(
+            "/api/v1/channels",
+            &app.admin_token,
+            json!({"inbox_id": inbox.id, "kind": "messenger", "name": "Page", "settings": {
+                "page_id": "1234567890", "page_access_token": "EAAB-token",
+                "app_secret": "app-secret", "verify_token": "verify-me"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let answer = app
+        .get(&format!("/api/v1/channels/{id}/webhook"), &app.admin_token)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["webhook_url"],
+        format!("https://chat.example.com/api/v1/messenger/webhook/{id}")
+    );
+    let (form, _) = add_form(&app, json!({})).await;
+    let not_messenger = app
+        .get(
+            &format!("/api/v1/channels/{}/webhook", form.id),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(not_messenger.status, 404);
+}
+
 on_both_backends!(
+    a_messenger_channel_shows_its_webhook_url,
     a_submission_creates_contact_conversation_and_ticket,
     each_invalid_field_is_named_and_nothing_is_stored,
     a_filled_honeypot_looks_received_but_stores_nothing,
