@@ -220,7 +220,52 @@ async fn a_form_channel_is_found_by_id_alone(backend: Backend) {
     );
 }
 
+async fn simultaneous_submissions_with_one_new_email_share_one_contact(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let w = World::build(&*store, "acme").await;
+    let a = w.account.id;
+    let form = form(&*store, a, w.inbox.id).await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let start = start.clone();
+            let submission = submission(form.id, "rush@example.com");
+            tokio::spawn(async move {
+                start.wait().await;
+                store.store_form_submission(a, submission).await
+            })
+        })
+        .collect();
+    let mut contacts = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let stored = task.await.unwrap().unwrap();
+        contacts.insert(stored.contact.id.0);
+        created += usize::from(stored.contact_created);
+    }
+    assert_eq!(contacts.len(), 1, "one contact for one address");
+    assert_eq!(created, 1, "created once, reused seven times");
+    let tickets = store
+        .list_tickets(
+            a,
+            TicketFilter {
+                inbox_id: Some(w.inbox.id),
+                ..Default::default()
+            },
+            all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        tickets.items.len(),
+        1 + 8,
+        "World's ticket and one per submission"
+    );
+}
+
 on_both_backends!(
+    simultaneous_submissions_with_one_new_email_share_one_contact,
     a_submission_stores_contact_conversation_message_and_ticket,
     a_known_email_reuses_the_contact_and_only_fills_its_gaps,
     a_refused_submission_writes_nothing,
