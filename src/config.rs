@@ -19,6 +19,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub mail: MailSettings,
+    pub forms: FormsSettings,
     pub demo: DemoSettings,
 }
 
@@ -114,6 +115,20 @@ pub struct MailSettings {
     /// Domain of every inbox's fallback address (`{local part}@{inbound_domain}`), served by
     /// Parley's own inbound SMTP listener; point the domain's MX record at the nodes.
     pub inbound_domain: String,
+}
+
+/// The public form endpoints (`/api/v1/forms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormsSettings {
+    /// Submissions accepted per client IP per minute (burst the same).
+    pub submissions_per_ip_per_minute: u32,
+    /// Form reads (rendering a form) per client IP per minute.
+    pub reads_per_ip_per_minute: u32,
+    /// Largest submission body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest value of one field, in characters.
+    pub max_field_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -111,6 +111,7 @@ impl Application {
             widget_limits: http::state::per_ip_limiter(
                 settings.auth.widget_requests_per_ip_per_minute,
             ),
+            form_limits: http::forms::FormLimits::new(&settings.forms),
             webhooks,
             visitor_messages: http::state::per_second_limiter(
                 settings.auth.visitor_messages_per_second,

@@ -18,6 +18,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         let prefix = match path.file_name().unwrap().to_str().unwrap() {
             "health.rs" => "",
             "widget.rs" | "widget_identity.rs" => "/api/v1/widget",
+            "forms.rs" => "/api/v1/forms",
             _ => "/api/v1",
         };
         for line in text.lines() {

@@ -97,7 +97,8 @@ async fn a_chat_channel_gives_its_embed_snippet_to_its_inbox_members(backend: Ba
     let outsider = add_agent(&app, account, "oli@a.test", AgentRole::Agent).await;
     let inbox = add_inbox(&app, account, "Support", vec![member.clone()]).await;
     let chat = add_channel(&app, account, &inbox, ChannelKind::Chat).await;
-    let form = add_channel(&app, account, &inbox, ChannelKind::Form).await;
+    // Forms have their own snippet (tests/api_forms.rs); an email channel has none.
+    let email = add_channel(&app, account, &inbox, ChannelKind::Email).await;
     let member_token = token_for(&app, &member).await;
 
     let answer = app
@@ -127,11 +128,11 @@ async fn a_chat_channel_gives_its_embed_snippet_to_its_inbox_members(backend: Ba
     assert_error("outsider", &refused, 403, "forbidden", None);
     let not_chat = app
         .get(
-            &format!("/api/v1/channels/{}/embed", form.id),
+            &format!("/api/v1/channels/{}/embed", email.id),
             &member_token,
         )
         .await;
-    assert_error("form channel", &not_chat, 404, "not_found", None);
+    assert_error("email channel", &not_chat, 404, "not_found", None);
     refuses_anonymous_read(&app, &format!("/api/v1/channels/{}/embed", chat.id)).await;
 }
 

@@ -8,6 +8,7 @@
 //! Must not: touch HTTP or the store. Callers check what needs the store (that `route_to` names
 //! agents of the account).
 
+pub mod forms;
 pub mod identity;
 
 pub use identity::{identity_hash, identity_verified};
@@ -134,7 +135,11 @@ impl ChannelSettings {
                 Self::Email(email)
             }
             ChannelKind::Messenger => Self::Messenger(from_object(input)?),
-            ChannelKind::Form => Self::Form(from_object(input)?),
+            ChannelKind::Form => {
+                let mut form: FormSettings = from_object(input)?;
+                form.allowed_origins = dedup(form.allowed_origins);
+                Self::Form(form)
+            }
         };
         settings.check()?;
         Ok(settings)
@@ -173,6 +178,7 @@ impl ChannelSettings {
     pub fn agent_ids(&self) -> &[AgentId] {
         match self {
             Self::Email(email) => &email.route_to,
+            Self::Form(form) => form.ticket_owner_id.as_slice(),
             _ => &[],
         }
     }
@@ -626,6 +632,15 @@ impl std::fmt::Debug for PageId {
 #[serde(deny_unknown_fields)]
 pub struct FormSettings {
     pub fields: Vec<FormField>,
+    /// Pages whose `Origin` may submit the form (checked like chat's). Empty: any page.
+    #[serde(default)]
+    pub allowed_origins: Vec<Origin>,
+    /// Shown to the person after a submission; a generic thank-you when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thank_you: Option<Signature>,
+    /// The agent who owns every ticket the form creates; absent leaves tickets unowned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_owner_id: Option<AgentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -683,6 +698,12 @@ impl FormSettings {
             return Err(SettingsError::invalid(
                 "settings.fields",
                 "a form needs at least one field",
+            ));
+        }
+        if self.allowed_origins.len() > MAX_ORIGINS {
+            return Err(SettingsError::invalid(
+                "settings.allowed_origins",
+                format!("list at most {MAX_ORIGINS} origins"),
             ));
         }
         if self.fields.len() > MAX_FORM_FIELDS {

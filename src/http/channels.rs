@@ -47,7 +47,8 @@ pub struct NewChannelRequest {
     /// email: `imap_host`, `imap_port`, `imap_tls` (`tls`/`starttls`/`none`), `imap_username`,
     /// `imap_password`, the same five for `smtp_`, `sender_name`, `sender_address`, `signature`,
     /// `route_to`. messenger: `page_id`, `page_access_token`, `app_secret`, `verify_token`.
-    /// form: `fields` (`name`, `label`, `kind`, `required`, `options`).
+    /// form: `fields` (`name`, `label`, `kind`, `required`, `options`), `allowed_origins`,
+    /// `thank_you`, `ticket_owner_id`.
     #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
 }

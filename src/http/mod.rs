@@ -17,6 +17,7 @@ mod channels;
 mod contacts;
 pub(crate) mod conversations;
 mod embed;
+pub mod forms;
 mod health;
 mod inboxes;
 pub(crate) mod params;
@@ -71,6 +72,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .wrap(widget::cors())
             .configure(widget::routes)
             .configure(widget_identity::routes),
+    );
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1/forms")
+            .wrap(widget::cors())
+            .configure(forms::routes),
     );
     cfg.service(
         utoipa_actix_web::scope("/api/v1")

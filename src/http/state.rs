@@ -54,6 +54,8 @@ pub struct AppState {
     pub socket_limits: DefaultKeyedRateLimiter<IpAddr>,
     /// Public widget reads (the chatflow for a page) per client IP.
     pub widget_limits: DefaultKeyedRateLimiter<IpAddr>,
+    /// Public form submissions and form reads per client IP.
+    pub form_limits: crate::http::forms::FormLimits,
     /// Outbound HTTP (bot webhooks): short timeouts, no redirects.
     pub webhooks: reqwest::Client,
     /// Chat messages per visitor, over all their sockets on this node.

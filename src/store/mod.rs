@@ -417,7 +417,19 @@ pub trait Store: Send + Sync + 'static {
     //
 
     // Forms (issue 6: src/channels/forms)
-
+    /// Any account's channel of kind `form` by id, for the public form routes (the channel id is
+    /// all a page knows). `None` for no such channel or another kind.
+    async fn find_form_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
+    /// Stores one submission, all or nothing: the contact with the submission's email (else a
+    /// new one; its empty name and phone and missing properties filled), a conversation on the
+    /// form channel with the submission as the contact's inbound message, and a ticket for it.
+    /// `channel_id` must be a `form` channel of the account (`Invalid { field: "channel_id" }`);
+    /// an owner who is not an agent of the account is `Invalid { field: "owner_id" }`.
+    async fn store_form_submission(
+        &self,
+        account: AccountId,
+        submission: NewFormSubmission,
+    ) -> StoreResult<FormSubmissionStored>;
     //
 
     // Tickets

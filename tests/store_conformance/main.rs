@@ -17,6 +17,7 @@ mod conversations;
 mod errors;
 mod events;
 mod fixtures;
+mod forms;
 mod identity;
 mod isolation;
 mod migrations;

@@ -477,7 +477,7 @@ fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<Ite
 }
 
 /// Inserts a new item at the (locked) conversation's next seq, with its report fact.
-async fn insert_new_item(
+pub(super) async fn insert_new_item(
     tx: &impl GenericClient,
     conversation: &Conversation,
     channel_kind: ChannelKind,

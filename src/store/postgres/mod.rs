@@ -16,6 +16,7 @@ mod contacts;
 mod conversations;
 mod directory;
 mod error;
+mod forms;
 mod inboxes;
 mod migrate;
 mod realtime;
@@ -505,6 +506,17 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<TimelineItem>> {
         conversations::list_items(&self.pool, account, conversation, after_seq, limit).await
+    }
+
+    async fn find_form_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
+        forms::find_form_channel(&self.pool, id).await
+    }
+    async fn store_form_submission(
+        &self,
+        account: AccountId,
+        submission: NewFormSubmission,
+    ) -> StoreResult<FormSubmissionStored> {
+        forms::store_form_submission(&self.pool, account, submission).await
     }
 
     async fn create_visitor(

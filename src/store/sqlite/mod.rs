@@ -16,6 +16,7 @@
 mod columns;
 mod contacts;
 mod conversations;
+mod forms;
 mod inboxes;
 mod people;
 mod realtime;
@@ -878,6 +879,18 @@ impl Store for SqliteStore {
         conversation: ConversationId,
     ) -> StoreResult<Vec<(Actor, i64)>> {
         self.read(move |c| realtime::read_marks(c, account, conversation))
+            .await
+    }
+
+    async fn find_form_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>> {
+        self.read(move |c| forms::find_form_channel(c, id)).await
+    }
+    async fn store_form_submission(
+        &self,
+        account: AccountId,
+        submission: NewFormSubmission,
+    ) -> StoreResult<FormSubmissionStored> {
+        self.write(move |c| forms::store_form_submission(c, account, submission))
             .await
     }
 

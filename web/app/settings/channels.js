@@ -1,11 +1,12 @@
 // Settings › Channels: the ways into each inbox. Admins add website chat channels, edit their
 // allowed origins and identity verification, copy the embed snippet, and manage the channel's
 // chatflows (branding, availability and bots live on chatflows). Email, Messenger and form
-// channels are shown as they are, read-only.
+// channels are created and edited by the screens in channel-kinds.js.
 
 import { api } from "../api.js";
 import { go, inboxName } from "../context.js";
 import { el } from "../ui.js";
+import { createSections, editSections, loadExtras } from "./channel-kinds.js";
 import {
   back,
   checkbox,
@@ -24,10 +25,14 @@ import {
 const KINDS = { chat: "Website chat", email: "Email", messenger: "Messenger", form: "Form" };
 
 export async function render(page, [id], alive) {
-  const [channels, inboxes] = await Promise.all([api("GET", "/channels"), api("GET", "/inboxes")]);
+  const [channels, inboxes, agents] = await Promise.all([
+    api("GET", "/channels"),
+    api("GET", "/inboxes"),
+    api("GET", "/agents"),
+  ]);
   if (!alive()) return;
   if (!id) {
-    draw(page, ...list(channels, inboxes));
+    draw(page, ...list(channels, inboxes, agents));
     return;
   }
   const channel = channels.find((c) => c.id === id);
@@ -36,15 +41,16 @@ export async function render(page, [id], alive) {
     return;
   }
   const chat = channel.kind === "chat";
-  const [embed, chatflows] = await Promise.all([
+  const [embed, chatflows, extras] = await Promise.all([
     chat ? api("GET", `/channels/${channel.id}/embed`) : null,
     chat || channel.kind === "messenger" ? api("GET", `/channels/${channel.id}/chatflows`) : null,
+    chat ? {} : loadExtras(channel),
   ]);
   if (!alive()) return;
-  draw(page, ...detail(channel, inboxes, embed, chatflows));
+  draw(page, ...detail(channel, inboxes, agents, embed, chatflows, extras));
 }
 
-function list(channels, inboxes) {
+function list(channels, inboxes, agents) {
   const byInbox = inboxes.map((inbox) => ({
     inbox,
     channels: channels.filter((c) => c.inbox_id === inbox.id),
@@ -70,11 +76,12 @@ function list(channels, inboxes) {
                     ),
                   ),
                 )
-              : empty("No channels yet — add a website chat below."),
+              : empty("No channels yet — add a website chat, an email address, a Messenger page or a form below."),
           ),
         )
       : empty("No inboxes yet — create one under Inboxes first; channels lead into an inbox."),
     inboxes.length ? createForm(inboxes) : null,
+    inboxes.length ? createSections(inboxes, agents) : null,
   ];
 }
 
@@ -117,7 +124,7 @@ function originsField(origins) {
   });
 }
 
-function detail(channel, inboxes, embed, chatflows) {
+function detail(channel, inboxes, agents, embed, chatflows, extras) {
   const title = el("h2", { tabindex: "-1" }, channel.name);
   const head = [
     back("Channels", "#/settings/channels"),
@@ -125,7 +132,15 @@ function detail(channel, inboxes, embed, chatflows) {
     el("p", { class: "muted" }, `${KINDS[channel.kind] ?? channel.kind} · inbox `, el("a", { href: `#/settings/inboxes/${channel.inbox_id}` }, inboxName(channel.inbox_id))),
   ];
   if (channel.kind !== "chat") {
-    return [...head, readOnly(channel), chatflows ? chatflowSection(channel, chatflows) : null];
+    const onSaved = (saved) => {
+      title.textContent = saved.name;
+    };
+    const sections = editSections(channel, inboxes, agents, extras, onSaved);
+    return [
+      ...head,
+      sections.length ? sections : readOnly(channel),
+      chatflows ? chatflowSection(channel, chatflows) : null,
+    ];
   }
   const settings = channel.settings;
   return [
