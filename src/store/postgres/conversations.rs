@@ -16,16 +16,16 @@ use crate::domain::*;
 use crate::store::{Appended, MAX_PAGE_SIZE, Page, PageRequest, StoreError, StoreResult};
 
 /// A report event as the writers here record it.
-struct ReportEvent<'a> {
-    kind: &'a str,
-    inbox_id: Uuid,
-    conversation_id: Uuid,
-    agent_id: Option<Uuid>,
-    data: Value,
-    at: OffsetDateTime,
+pub(super) struct ReportEvent<'a> {
+    pub(super) kind: &'a str,
+    pub(super) inbox_id: Uuid,
+    pub(super) conversation_id: Uuid,
+    pub(super) agent_id: Option<Uuid>,
+    pub(super) data: Value,
+    pub(super) at: OffsetDateTime,
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     client: &impl GenericClient,
     account: AccountId,
     event: ReportEvent<'_>,
@@ -474,7 +474,7 @@ fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<Ite
 }
 
 /// Inserts a new item at the (locked) conversation's next seq, with its report fact.
-async fn insert_new_item(
+pub(super) async fn insert_new_item(
     tx: &impl GenericClient,
     conversation: &Conversation,
     channel_kind: ChannelKind,
