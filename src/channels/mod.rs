@@ -8,6 +8,7 @@
 //! Must not: touch HTTP or the store. Callers check what needs the store (that `route_to` names
 //! agents of the account).
 
+pub mod email;
 pub mod identity;
 
 pub use identity::{identity_hash, identity_verified};

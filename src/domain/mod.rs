@@ -4,11 +4,13 @@
 //! turns untrusted input into those values through fallible `parse` constructors, so code past the
 //! parsing line cannot hold a bad one. Must not know about HTTP, SQL or sockets.
 
+mod email;
 mod ids;
 mod properties;
 mod records;
 mod values;
 
+pub use email::*;
 pub use ids::*;
 pub use properties::*;
 pub use records::*;

@@ -19,6 +19,7 @@ pub(crate) mod conversations;
 mod embed;
 mod health;
 mod inboxes;
+mod mail;
 pub(crate) mod params;
 mod teams;
 mod tickets;
@@ -82,6 +83,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(conversations::routes)
             .configure(timeline::routes)
             .configure(tickets::routes)
+            .configure(mail::routes)
             .configure(embed::routes),
     );
 }
