@@ -455,8 +455,7 @@ pub trait Store: Send + Sync + 'static {
         until: OffsetDateTime,
     ) -> StoreResult<bool>;
     /// Gives the lease up, if `holder` has it.
-    async fn release_imap_lease(&self, channel: ChannelId, holder: uuid::Uuid)
-    -> StoreResult<()>;
+    async fn release_imap_lease(&self, channel: ChannelId, holder: uuid::Uuid) -> StoreResult<()>;
     async fn imap_position(&self, channel: ChannelId) -> StoreResult<Option<ImapPosition>>;
     async fn save_imap_position(
         &self,

@@ -31,8 +31,7 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
     let next = lines.get(i + 1).map_or("", |l| l.trim());
     let attribution = |start: &str, end: &str| {
         lower.starts_with(start)
-            && (lower.ends_with(end)
-                || (!next.is_empty() && next.to_lowercase().ends_with(end)))
+            && (lower.ends_with(end) || (!next.is_empty() && next.to_lowercase().ends_with(end)))
     };
     if attribution("on ", "wrote:")
         || attribution("am ", "schrieb:")
@@ -69,7 +68,8 @@ mod tests {
     fn gmail_apple_and_outlook_history_is_folded() {
         let gmail = "Thanks, that works.\n\nOn Mon, 3 Mar 2025 at 10:00, Acme <s@acme.test> wrote:\n> Try again.\n";
         assert_eq!(visible_part(gmail), "Thanks, that works.");
-        let wrapped = "Yes.\n\nOn Mon, 3 Mar 2025 at 10:00, Acme Support\n<s@acme.test> wrote:\n> Try again.";
+        let wrapped =
+            "Yes.\n\nOn Mon, 3 Mar 2025 at 10:00, Acme Support\n<s@acme.test> wrote:\n> Try again.";
         assert_eq!(visible_part(wrapped), "Yes.");
         let outlook = "Still broken.\n\n________________________________\nFrom: Acme <s@acme.test>\nSent: Monday\nSubject: Order\n\nTry again.";
         assert_eq!(visible_part(outlook), "Still broken.");

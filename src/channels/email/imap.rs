@@ -67,7 +67,7 @@ pub async fn supervise(ctx: MailContext, mut stop: watch::Receiver<bool>) {
                 running.retain(|_, task| !task.is_finished());
                 for channel in channels {
                     if !running.contains_key(&channel.id) {
-                        let task = tokio::spawn(run_channel(
+                        let task = actix_web::rt::spawn(run_channel(
                             ctx.clone(),
                             channel.clone(),
                             holder,
@@ -115,7 +115,11 @@ async fn run_channel(
             }
         };
         let (now, until) = lease_times();
-        let pause = match ctx.store.take_imap_lease(channel.id, holder, now, until).await {
+        let pause = match ctx
+            .store
+            .take_imap_lease(channel.id, holder, now, until)
+            .await
+        {
             Ok(false) => LEASE_RETRY,
             Ok(true) => match import(&ctx, &channel, holder, &mut stop).await {
                 Err(ImapError::Stopped) => break,
@@ -193,7 +197,10 @@ async fn connect(settings: &EmailSettings) -> Result<Session, ImapError> {
         client.read_response().await?;
     }
     let session = client
-        .login(settings.imap_username.as_str(), settings.imap_password.as_str())
+        .login(
+            settings.imap_username.as_str(),
+            settings.imap_password.as_str(),
+        )
         .await
         .map_err(|(e, _)| e)?;
     Ok(session)
@@ -247,7 +254,11 @@ async fn import(
 }
 
 /// Imports every message after the stored position, oldest first.
-async fn sync(ctx: &MailContext, channel: &Channel, session: &mut Session) -> Result<(), ImapError> {
+async fn sync(
+    ctx: &MailContext,
+    channel: &Channel,
+    session: &mut Session,
+) -> Result<(), ImapError> {
     let mailbox = session.select(MAILBOX).await?;
     let uidvalidity = mailbox.uid_validity.unwrap_or(0);
     let start = match ctx.store.imap_position(channel.id).await? {

@@ -27,7 +27,7 @@ use crate::actors::protocol::NotificationReason;
 use crate::bus::Bus;
 use crate::config::Settings;
 use crate::domain::{
-    ChannelId, ChannelKind, ConversationId, EmailImport, HeldReason, Inbox, InboundEmail,
+    ChannelId, ChannelKind, ConversationId, EmailImport, HeldReason, InboundEmail, Inbox,
     NewHeldMail,
 };
 use crate::store::{DynStore, StoreResult};
@@ -62,7 +62,11 @@ impl MailContext {
     }
 
     fn reply_secret(&self) -> &[u8] {
-        self.settings.mail.reply_token_secret.expose_secret().as_bytes()
+        self.settings
+            .mail
+            .reply_token_secret
+            .expose_secret()
+            .as_bytes()
     }
 }
 
@@ -92,8 +96,16 @@ pub async fn receive(
         Ok(parsed) => parsed,
         Err(e) => {
             let envelope = parse::envelope(&raw);
-            return hold(ctx, inbox, channel, HeldReason::Failed, e.to_string(), envelope, raw)
-                .await;
+            return hold(
+                ctx,
+                inbox,
+                channel,
+                HeldReason::Failed,
+                e.to_string(),
+                envelope,
+                raw,
+            )
+            .await;
         }
     };
     if let Some((reason, detail)) = filters::check(&inbox.email_filters, &parsed) {
@@ -136,13 +148,7 @@ pub async fn receive(
             if created_conversation {
                 ctx.assignments.route(account, conversation.id).await;
             } else if let Some(agent) = conversation.assignee_id {
-                notify(
-                    ctx.bus.as_ref(),
-                    agent,
-                    NotificationReason::Message,
-                    &item,
-                )
-                .await;
+                notify(ctx.bus.as_ref(), agent, NotificationReason::Message, &item).await;
             }
             tracing::info!(conversation = %conversation.id, created = created_conversation, "mail imported");
             Ok(Outcome::Imported {
@@ -205,7 +211,8 @@ pub fn start(ctx: MailContext) -> std::io::Result<MailHandle> {
     let listener = match ctx.settings.mail.smtp_port {
         0 => None,
         port => {
-            let listener = std::net::TcpListener::bind((ctx.settings.mail.smtp_bind.as_str(), port))?;
+            let listener =
+                std::net::TcpListener::bind((ctx.settings.mail.smtp_bind.as_str(), port))?;
             listener.set_nonblocking(true)?;
             Some(listener)
         }

@@ -226,7 +226,9 @@ fn auto_reply(message: &mail_parser::Message<'_>) -> Option<String> {
 fn bounce(message: &mail_parser::Message<'_>, from: &EmailAddress) -> Option<String> {
     if let Some(ct) = message.content_type()
         && ct.ctype().eq_ignore_ascii_case("multipart")
-        && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        && ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         && ct
             .attribute("report-type")
             .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
@@ -290,7 +292,10 @@ mod tests {
         let raw = "From: a@b.test\r\nAuto-Submitted: auto-replied\r\nContent-Type: text/html\r\n\r\n<p onclick=\"x()\">Hi<script>alert(1)</script></p>";
         let mail = parse(raw.as_bytes(), LIMITS).unwrap();
         let html = mail.html.unwrap();
-        assert!(!html.contains("script") && !html.contains("onclick"), "{html}");
+        assert!(
+            !html.contains("script") && !html.contains("onclick"),
+            "{html}"
+        );
         assert!(mail.auto_reply.is_some());
         let dsn = "From: MAILER-DAEMON@mx.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n\r\nfailed\r\n--x--\r\n";
         assert!(parse(dsn.as_bytes(), LIMITS).unwrap().bounce.is_some());

@@ -29,7 +29,7 @@ pub async fn serve(ctx: MailContext, listener: TcpListener, mut stop: watch::Rec
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let ctx = ctx.clone();
-                    tokio::spawn(async move {
+                    actix_web::rt::spawn(async move {
                         let (read, write) = stream.into_split();
                         if let Err(e) = session(&ctx, read, write).await {
                             tracing::debug!(%peer, error = %e, "SMTP session ended");

@@ -92,10 +92,7 @@ async fn thread_by_references(
     account: AccountId,
     mail: &InboundEmail,
 ) -> StoreResult<Option<Conversation>> {
-    let ids = mail
-        .in_reply_to
-        .iter()
-        .chain(mail.references.iter().rev());
+    let ids = mail.in_reply_to.iter().chain(mail.references.iter().rev());
     for id in ids {
         let found = query_opt(
             client,

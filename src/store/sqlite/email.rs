@@ -144,10 +144,7 @@ fn thread_by_references(
     account: AccountId,
     mail: &InboundEmail,
 ) -> Result<Option<Conversation>, Fail> {
-    let ids = mail
-        .in_reply_to
-        .iter()
-        .chain(mail.references.iter().rev());
+    let ids = mail.in_reply_to.iter().chain(mail.references.iter().rev());
     for id in ids {
         let found: Option<ConversationId> = c
             .prepare_cached(
@@ -213,11 +210,7 @@ fn held_row(r: &Row) -> rusqlite::Result<HeldMail> {
         inbox_id: r.get("inbox_id")?,
         channel_id: r.get("channel_id")?,
         reason: HeldReason::parse(&reason).ok_or_else(|| {
-            rusqlite::Error::InvalidColumnType(
-                0,
-                "reason".into(),
-                rusqlite::types::Type::Text,
-            )
+            rusqlite::Error::InvalidColumnType(0, "reason".into(), rusqlite::types::Type::Text)
         })?,
         detail: r.get("detail")?,
         from_address: r.get("from_address")?,

@@ -891,7 +891,8 @@ impl Store for SqliteStore {
             .await
     }
     async fn hold_mail(&self, account: AccountId, held: NewHeldMail) -> StoreResult<HeldMail> {
-        self.write(move |c| email::hold_mail(c, account, held)).await
+        self.write(move |c| email::hold_mail(c, account, held))
+            .await
     }
     async fn list_held_mail(
         &self,
@@ -928,11 +929,7 @@ impl Store for SqliteStore {
         self.write(move |c| email::take_imap_lease(c, channel, holder, now, until))
             .await
     }
-    async fn release_imap_lease(
-        &self,
-        channel: ChannelId,
-        holder: uuid::Uuid,
-    ) -> StoreResult<()> {
+    async fn release_imap_lease(&self, channel: ChannelId, holder: uuid::Uuid) -> StoreResult<()> {
         self.write(move |c| email::release_imap_lease(c, channel, holder))
             .await
     }
