@@ -49,10 +49,10 @@ pub struct NewAttachment {
 pub enum EmailImport {
     /// Stored: the conversation (new or threaded), its contact, and the message item.
     Imported {
-        conversation: Conversation,
+        conversation: Box<Conversation>,
         created_conversation: bool,
-        contact: Contact,
-        item: TimelineItem,
+        contact: Box<Contact>,
+        item: Box<TimelineItem>,
     },
     /// A mail with this Message-ID was already imported in the account; nothing written.
     Duplicate,
@@ -137,10 +137,7 @@ pub fn normalize_subject(subject: &str) -> String {
         "re", "aw", "sv", "vs", "fw", "fwd", "wg", "tr", "antw", "ref", "rif", "odp",
     ];
     let mut rest = subject.trim();
-    loop {
-        let Some((head, tail)) = rest.split_once(':') else {
-            break;
-        };
+    while let Some((head, tail)) = rest.split_once(':') {
         // "Re[2]:" and "RE :" count as prefixes too.
         let word = head.trim();
         let word = word.split('[').next().unwrap_or(word).trim();

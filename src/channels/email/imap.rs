@@ -66,14 +66,15 @@ pub async fn supervise(ctx: MailContext, mut stop: watch::Receiver<bool>) {
             Ok(channels) => {
                 running.retain(|_, task| !task.is_finished());
                 for channel in channels {
-                    if !running.contains_key(&channel.id) {
-                        let task = actix_web::rt::spawn(run_channel(
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        running.entry(channel.id)
+                    {
+                        slot.insert(actix_web::rt::spawn(run_channel(
                             ctx.clone(),
-                            channel.clone(),
+                            channel,
                             holder,
                             stop.clone(),
-                        ));
-                        running.insert(channel.id, task);
+                        )));
                     }
                 }
             }

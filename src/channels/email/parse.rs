@@ -191,7 +191,7 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
         .collect()
 }
 
-fn raw_header<'a>(message: &'a mail_parser::Message<'_>, name: &str) -> Option<String> {
+fn raw_header(message: &mail_parser::Message<'_>, name: &str) -> Option<String> {
     message
         .headers_raw()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))

@@ -293,10 +293,10 @@ pub(super) async fn import_email(
         .ok_or(not_found("conversation"))?;
     tx.commit().await?;
     Ok(EmailImport::Imported {
-        conversation,
+        conversation: Box::new(conversation),
         created_conversation: created,
-        contact,
-        item,
+        contact: Box::new(contact),
+        item: Box::new(item),
     })
 }
 

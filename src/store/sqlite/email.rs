@@ -130,10 +130,10 @@ pub(super) fn import_email(
     }
     let conversation = conversations::get_conversation(c, account, conversation_id)?;
     Ok(EmailImport::Imported {
-        conversation,
+        conversation: Box::new(conversation),
         created_conversation: created,
-        contact,
-        item,
+        contact: Box::new(contact),
+        item: Box::new(item),
     })
 }
 
