@@ -193,6 +193,13 @@ pub struct MailHandle {
     smtp_port: Option<u16>,
 }
 
+impl Drop for MailHandle {
+    /// A node dropped without being run stops its connectors too.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 impl MailHandle {
     pub fn stop(&self) {
         let _ = self.stop.send(true);
