@@ -123,11 +123,10 @@ CONF
 stop_dovecot() {
   local dir="$1/dovecot"
   [ -f "$dir/dovecot.conf" ] || return 0
-  local run=(); [ "$(id -u)" -ne 0 ] || run=(runuser -u dovecot --)
-  "${run[@]}" /usr/sbin/doveadm -c "$dir/dovecot.conf" stop >/dev/null 2>&1 || true
   local pid
   pid=$(cat "$dir/run/master.pid" 2>/dev/null || true)
-  if [ -n "$pid" ]; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
+  [ -n "$pid" ] || return 0
+  # SIGTERM to the master stops every Dovecot process it started.
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 }
