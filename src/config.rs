@@ -115,6 +115,20 @@ pub struct MailSettings {
     /// Domain of every inbox's fallback address (`{local part}@{inbound_domain}`), served by
     /// Parley's own inbound SMTP listener; point the domain's MX record at the nodes.
     pub inbound_domain: String,
+    /// Address Parley's inbound SMTP listener binds to.
+    pub smtp_bind: String,
+    /// Port of the inbound SMTP listener; 0 turns it off.
+    pub smtp_port: u16,
+    /// Largest message accepted (SMTP `SIZE`, IMAP import), in bytes; larger mail is held as
+    /// failed (IMAP) or refused (SMTP).
+    pub max_message_bytes: usize,
+    /// Largest attachment kept, in bytes; a larger one is left out and named in the message.
+    pub max_attachment_bytes: usize,
+    /// Seconds between IMAP checks when the server has no IDLE, and the longest an IDLE waits.
+    pub imap_poll_secs: u64,
+    /// Secret of the reply tokens in reply addresses (`sender+TOKEN@domain`); the same on every
+    /// node. Empty: reply tokens are neither made nor matched.
+    pub reply_token_secret: secrecy::SecretString,
 }
 
 /// The public form endpoints (`/api/v1/forms`).

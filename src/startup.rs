@@ -22,6 +22,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: DynStore,
+    /// The email connectors (IMAP import, inbound SMTP), stopped with the server.
+    mail: crate::channels::email::MailHandle,
 }
 
 /// The first admin, as created at first start. The password is present only when generated.
@@ -98,6 +100,12 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Parley/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let mail = crate::channels::email::start(crate::channels::email::MailContext {
+            store: store.clone(),
+            bus: bus.clone(),
+            assignments: assignments.clone(),
+            settings: settings.clone(),
+        })?;
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -158,6 +166,7 @@ impl Application {
             port,
             server: server.run(),
             store,
+            mail,
         })
     }
 
@@ -177,7 +186,14 @@ impl Application {
     /// Serves until stopped through [`Self::handle`], letting in-flight requests finish
     /// within `http.shutdown_grace_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.mail.stop();
+        served
+    }
+
+    /// The port of the inbound SMTP listener, when it is on.
+    pub fn smtp_port(&self) -> Option<u16> {
+        self.mail.smtp_port()
     }
 }
 

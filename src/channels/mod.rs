@@ -9,6 +9,7 @@
 //! agents of the account).
 
 pub mod forms;
+pub mod email;
 pub mod identity;
 
 pub use identity::{identity_hash, identity_verified};

@@ -5,12 +5,14 @@
 //! parsing line cannot hold a bad one. Must not know about HTTP, SQL or sockets.
 
 mod forms;
+mod email;
 mod ids;
 mod properties;
 mod records;
 mod values;
 
 pub use forms::*;
+pub use email::*;
 pub use ids::*;
 pub use properties::*;
 pub use records::*;

@@ -20,6 +20,7 @@ mod embed;
 pub mod forms;
 mod health;
 mod inboxes;
+mod mail;
 pub(crate) mod params;
 mod reports;
 mod teams;
@@ -90,6 +91,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(timeline::routes)
             .configure(tickets::routes)
             .configure(reports::routes)
+            .configure(mail::routes)
             .configure(embed::routes),
     );
 }

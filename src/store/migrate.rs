@@ -42,6 +42,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "channels",
         sql: include_str!("../../migrations/postgres/0006_channels.sql"),
     },
+    Migration {
+        version: 8,
+        name: "email_in",
+        sql: include_str!("../../migrations/postgres/0008_email_in.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -74,5 +79,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "channels",
         sql: include_str!("../../migrations/sqlite/0006_channels.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "email_in",
+        sql: include_str!("../../migrations/sqlite/0008_email_in.sql"),
     },
 ];

@@ -413,7 +413,56 @@ pub trait Store: Send + Sync + 'static {
     //
 
     // Email in (issue 6: src/channels/email)
-
+    /// Imports one inbound mail in one transaction: the contact with the sender's address (a
+    /// new one named from the `From` header when none has it), the conversation it threads
+    /// into (by Message-ID references, else the reply token's conversation, else the newest
+    /// not-closed conversation of that same contact in the channel's inbox with the same
+    /// [`normalize_subject`]) or a new one, the inbound message item, its `email_messages` row
+    /// and its attachments. A Message-ID already imported in the account writes nothing and is
+    /// [`EmailImport::Duplicate`]. `mail.channel_id` must be an email channel of the account.
+    async fn import_email(
+        &self,
+        account: AccountId,
+        mail: InboundEmail,
+    ) -> StoreResult<EmailImport>;
+    /// Keeps mail out of the inbox for admins to review. `inbox_id` must be the account's.
+    async fn hold_mail(&self, account: AccountId, held: NewHeldMail) -> StoreResult<HeldMail>;
+    /// Held mail of an inbox, newest first.
+    async fn list_held_mail(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        page: PageRequest,
+    ) -> StoreResult<Page<HeldMail>>;
+    /// One held mail and its raw bytes.
+    async fn get_held_mail(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+    ) -> StoreResult<(HeldMail, Vec<u8>)>;
+    /// Any account's inbox by its fallback local part (lower-case), for the inbound SMTP
+    /// listener, which learns the account from the recipient.
+    async fn find_fallback_inbox(&self, local_part: &str) -> StoreResult<Option<Inbox>>;
+    /// Every email channel of every account, oldest first (the IMAP connectors).
+    async fn all_email_channels(&self) -> StoreResult<Vec<Channel>>;
+    /// Takes or renews the lease on a channel's IMAP import for `holder` until `until`; `false`
+    /// while another holder's lease has not run out at `now`.
+    async fn take_imap_lease(
+        &self,
+        channel: ChannelId,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Gives the lease up, if `holder` has it.
+    async fn release_imap_lease(&self, channel: ChannelId, holder: uuid::Uuid) -> StoreResult<()>;
+    async fn imap_position(&self, channel: ChannelId) -> StoreResult<Option<ImapPosition>>;
+    async fn save_imap_position(
+        &self,
+        channel: ChannelId,
+        mailbox: &str,
+        position: ImapPosition,
+    ) -> StoreResult<()>;
     //
 
     // Forms (issue 6: src/channels/forms)

@@ -14,6 +14,7 @@ mod channels_chatflows;
 mod concurrency;
 mod contacts;
 mod conversations;
+mod email;
 mod errors;
 mod events;
 mod fixtures;

@@ -5,17 +5,19 @@
 import * as agents from "./settings/agents.js";
 import * as channels from "./settings/channels.js";
 import * as chatflows from "./settings/chatflows.js";
+import * as heldMail from "./settings/held-mail.js";
 import * as inboxes from "./settings/inboxes.js";
 import * as teams from "./settings/teams.js";
 import { $, el } from "./ui.js";
 
-const SCREENS = { agents, teams, inboxes, channels, chatflows };
+const SCREENS = { agents, teams, inboxes, channels, chatflows, "held-mail": heldMail };
 /// Shown in the sub-navigation; chatflows are reached through their channel.
 const NAV = [
   ["agents", "Agents"],
   ["teams", "Teams"],
   ["inboxes", "Inboxes"],
   ["channels", "Channels"],
+  ["held-mail", "Held mail"],
 ];
 
 let root = null;

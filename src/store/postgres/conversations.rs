@@ -19,16 +19,16 @@ use crate::store::{
 };
 
 /// A report event as the writers here record it.
-struct ReportEvent<'a> {
-    kind: &'a str,
-    inbox_id: Uuid,
-    conversation_id: Uuid,
-    agent_id: Option<Uuid>,
-    data: Value,
-    at: OffsetDateTime,
+pub(super) struct ReportEvent<'a> {
+    pub(super) kind: &'a str,
+    pub(super) inbox_id: Uuid,
+    pub(super) conversation_id: Uuid,
+    pub(super) agent_id: Option<Uuid>,
+    pub(super) data: Value,
+    pub(super) at: OffsetDateTime,
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     client: &impl GenericClient,
     account: AccountId,
     event: ReportEvent<'_>,

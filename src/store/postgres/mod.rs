@@ -15,6 +15,7 @@ mod columns;
 mod contacts;
 mod conversations;
 mod directory;
+mod email;
 mod error;
 mod forms;
 mod inboxes;
@@ -596,6 +597,61 @@ impl Store for PostgresStore {
         conversation: ConversationId,
     ) -> StoreResult<Vec<(Actor, i64)>> {
         realtime::read_marks(&self.pool, account, conversation).await
+    }
+
+    async fn import_email(
+        &self,
+        account: AccountId,
+        mail: InboundEmail,
+    ) -> StoreResult<EmailImport> {
+        email::import_email(&self.pool, account, mail).await
+    }
+    async fn hold_mail(&self, account: AccountId, held: NewHeldMail) -> StoreResult<HeldMail> {
+        email::hold_mail(&self.pool, account, held).await
+    }
+    async fn list_held_mail(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        page: PageRequest,
+    ) -> StoreResult<Page<HeldMail>> {
+        email::list_held_mail(&self.pool, account, inbox, page).await
+    }
+    async fn get_held_mail(
+        &self,
+        account: AccountId,
+        id: Uuid,
+    ) -> StoreResult<(HeldMail, Vec<u8>)> {
+        email::get_held_mail(&self.pool, account, id).await
+    }
+    async fn find_fallback_inbox(&self, local_part: &str) -> StoreResult<Option<Inbox>> {
+        email::find_fallback_inbox(&self.pool, local_part).await
+    }
+    async fn all_email_channels(&self) -> StoreResult<Vec<Channel>> {
+        email::all_email_channels(&self.pool).await
+    }
+    async fn take_imap_lease(
+        &self,
+        channel: ChannelId,
+        holder: Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        email::take_imap_lease(&self.pool, channel, holder, now, until).await
+    }
+    async fn release_imap_lease(&self, channel: ChannelId, holder: Uuid) -> StoreResult<()> {
+        email::release_imap_lease(&self.pool, channel, holder).await
+    }
+    async fn imap_position(&self, channel: ChannelId) -> StoreResult<Option<ImapPosition>> {
+        email::imap_position(&self.pool, channel).await
+    }
+    async fn save_imap_position(
+        &self,
+        channel: ChannelId,
+        mailbox: &str,
+        position: ImapPosition,
+    ) -> StoreResult<()> {
+        email::save_imap_position(&self.pool, channel, mailbox, position).await
     }
 
     async fn create_ticket(&self, account: AccountId, new: NewTicket) -> StoreResult<Ticket> {

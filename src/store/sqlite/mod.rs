@@ -17,6 +17,7 @@ mod columns;
 mod contacts;
 mod conversations;
 mod forms;
+mod email;
 mod inboxes;
 mod people;
 mod realtime;
@@ -891,6 +892,70 @@ impl Store for SqliteStore {
         submission: NewFormSubmission,
     ) -> StoreResult<FormSubmissionStored> {
         self.write(move |c| forms::store_form_submission(c, account, submission))
+            .await
+    }
+    async fn import_email(
+        &self,
+        account: AccountId,
+        mail: InboundEmail,
+    ) -> StoreResult<EmailImport> {
+        self.write(move |c| email::import_email(c, account, mail))
+            .await
+    }
+    async fn hold_mail(&self, account: AccountId, held: NewHeldMail) -> StoreResult<HeldMail> {
+        self.write(move |c| email::hold_mail(c, account, held))
+            .await
+    }
+    async fn list_held_mail(
+        &self,
+        account: AccountId,
+        inbox: InboxId,
+        page: PageRequest,
+    ) -> StoreResult<Page<HeldMail>> {
+        self.read(move |c| email::list_held_mail(c, account, inbox, page))
+            .await
+    }
+    async fn get_held_mail(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+    ) -> StoreResult<(HeldMail, Vec<u8>)> {
+        self.read(move |c| email::get_held_mail(c, account, id))
+            .await
+    }
+    async fn find_fallback_inbox(&self, local_part: &str) -> StoreResult<Option<Inbox>> {
+        let local_part = local_part.to_owned();
+        self.read(move |c| email::find_fallback_inbox(c, &local_part))
+            .await
+    }
+    async fn all_email_channels(&self) -> StoreResult<Vec<Channel>> {
+        self.read(email::all_email_channels).await
+    }
+    async fn take_imap_lease(
+        &self,
+        channel: ChannelId,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.write(move |c| email::take_imap_lease(c, channel, holder, now, until))
+            .await
+    }
+    async fn release_imap_lease(&self, channel: ChannelId, holder: uuid::Uuid) -> StoreResult<()> {
+        self.write(move |c| email::release_imap_lease(c, channel, holder))
+            .await
+    }
+    async fn imap_position(&self, channel: ChannelId) -> StoreResult<Option<ImapPosition>> {
+        self.read(move |c| email::imap_position(c, channel)).await
+    }
+    async fn save_imap_position(
+        &self,
+        channel: ChannelId,
+        mailbox: &str,
+        position: ImapPosition,
+    ) -> StoreResult<()> {
+        let mailbox = mailbox.to_owned();
+        self.write(move |c| email::save_imap_position(c, channel, &mailbox, position))
             .await
     }
 
