@@ -32,6 +32,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "bots",
         sql: include_str!("../../migrations/postgres/0004_bots.sql"),
     },
+    Migration {
+        version: 6,
+        name: "channels",
+        sql: include_str!("../../migrations/postgres/0006_channels.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -54,5 +59,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "bots",
         sql: include_str!("../../migrations/sqlite/0004_bots.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "channels",
+        sql: include_str!("../../migrations/sqlite/0006_channels.sql"),
     },
 ];
