@@ -15,6 +15,7 @@
 //! - [`channels`]: the ways in (chat, email, messenger, form) and the settings of each kind.
 //! - [`chatflows`]: what a chat channel shows on a page: targeting rules and picking the
 //!   chatflow for a page, office-hours availability, branding (the shapes of those JSON fields).
+//! - [`outbox`]: delivering replies on email and Messenger exactly once across nodes.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
 //! - [`demo`]: the demo website at `/` and the records it shows.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod outbox;
 pub mod presence;
 pub mod routing;
 pub mod startup;

@@ -22,6 +22,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: DynStore,
+    /// The node's outbox worker, stopped with the server.
+    outbox: tokio::task::JoinHandle<()>,
 }
 
 /// The first admin, as created at first start. The password is present only when generated.
@@ -98,6 +100,14 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Parley/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let outbox = crate::outbox::OutboxWorker::new(
+            store.clone(),
+            bus.clone(),
+            settings.outbox.clone(),
+            settings.messenger.graph_api_base_url.clone(),
+            crate::outbox::reply_token::secret(&settings),
+        )?
+        .spawn();
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -157,6 +167,7 @@ impl Application {
             port,
             server: server.run(),
             store,
+            outbox,
         })
     }
 
@@ -176,7 +187,9 @@ impl Application {
     /// Serves until stopped through [`Self::handle`], letting in-flight requests finish
     /// within `http.shutdown_grace_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.outbox.abort();
+        result
     }
 }
 

@@ -9,6 +9,7 @@
 //! agents of the account).
 
 pub mod identity;
+pub mod messenger;
 
 pub use identity::{identity_hash, identity_verified};
 

@@ -474,7 +474,7 @@ fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<Ite
 }
 
 /// Inserts a new item at the (locked) conversation's next seq, with its report fact.
-async fn insert_new_item(
+pub(super) async fn insert_new_item(
     tx: &impl GenericClient,
     conversation: &Conversation,
     channel_kind: ChannelKind,
@@ -484,6 +484,11 @@ async fn insert_new_item(
     let (row, report) = new_item_row(new, channel_kind);
     let at = now();
     let item = insert_item(tx, conversation, row, at).await?;
+    if item.delivery_status == Some(DeliveryStatus::Pending)
+        && matches!(channel_kind, ChannelKind::Email | ChannelKind::Messenger)
+    {
+        super::outbox::enqueue(tx, conversation, &item, channel_kind, at).await?;
+    }
     if let Some((kind, mentions)) = report {
         let mut data = json!({"seq": item.seq, "item_id": item.id});
         if let (Some(fields), Some(mentions)) = (data.as_object_mut(), mentions) {
