@@ -19,6 +19,7 @@ pub(crate) mod conversations;
 mod embed;
 mod health;
 mod inboxes;
+mod messenger;
 pub(crate) mod params;
 mod teams;
 mod tickets;
@@ -71,6 +72,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(widget::routes)
             .configure(widget_identity::routes),
     );
+    // Facebook calls these; they authenticate by verify token and body signature.
+    cfg.service(utoipa_actix_web::scope("/webhooks").configure(messenger::routes));
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
             .configure(auth::routes)

@@ -442,6 +442,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(ChannelKind, Option<OffsetDateTime>)>;
     /// The Messenger channel of a Facebook page, in any account.
     async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>>;
+    /// The Messenger channel whose `verify_token` is `token`, in any account (webhook setup).
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>>;
     /// Stores one Messenger event in one transaction: the contact of the PSID (found by its
     /// `messenger_psid` property, else created), their open conversation on the channel (else a
     /// new one), and the message. An echo is stored outbound and already `sent`, with no outbox

@@ -528,7 +528,13 @@ impl Store for PostgresStore {
         outbox::reply_window(&self.pool, account, conversation).await
     }
     async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>> {
-        outbox::find_messenger_channel(&self.pool, page_id).await
+        outbox::find_messenger_channel_by(&self.pool, "page_id", page_id).await
+    }
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>> {
+        outbox::find_messenger_channel_by(&self.pool, "verify_token", token).await
     }
     async fn store_messenger_event(
         &self,

@@ -213,9 +213,11 @@ pub(super) async fn reply_window(
     ))
 }
 
-pub(super) async fn find_messenger_channel(
+/// The oldest Messenger channel whose setting `key` (`page_id` or `verify_token`) is `value`.
+pub(super) async fn find_messenger_channel_by(
     pool: &Pool,
-    page_id: &str,
+    key: &'static str,
+    value: &str,
 ) -> StoreResult<Option<Channel>> {
     let client = pool.get().await?;
     query_opt(
@@ -223,10 +225,10 @@ pub(super) async fn find_messenger_channel(
         concat!(
             "SELECT ",
             channel_columns!(),
-            " FROM channels WHERE kind = 'messenger' AND settings->>'page_id' = $1 \
+            " FROM channels WHERE kind = 'messenger' AND settings->>$1 = $2 \
              ORDER BY created_at LIMIT 1"
         ),
-        &[&page_id],
+        &[&key, &value],
     )
     .await?
     .map(|r| rows::channel(&r))

@@ -815,7 +815,15 @@ impl Store for SqliteStore {
     }
     async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>> {
         let page_id = page_id.to_owned();
-        self.read(move |c| outbox::find_messenger_channel(c, &page_id))
+        self.read(move |c| outbox::find_messenger_channel_by(c, "page_id", &page_id))
+            .await
+    }
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>> {
+        let token = token.to_owned();
+        self.read(move |c| outbox::find_messenger_channel_by(c, "verify_token", &token))
             .await
     }
     async fn store_messenger_event(

@@ -217,17 +217,19 @@ pub(super) fn reply_window(
     found.ok_or_else(|| not_found("conversation"))
 }
 
-pub(super) fn find_messenger_channel(
+/// The oldest Messenger channel whose setting `key` (`page_id` or `verify_token`) is `value`.
+pub(super) fn find_messenger_channel_by(
     c: &Connection,
-    page_id: &str,
+    key: &'static str,
+    value: &str,
 ) -> Result<Option<Channel>, Fail> {
     let found: Option<(AccountId, ChannelId)> = c
         .prepare_cached(
             "SELECT account_id, id FROM channels
-             WHERE kind = 'messenger' AND json_extract(settings, '$.page_id') = ?1
+             WHERE kind = 'messenger' AND json_extract(settings, '$.' || ?1) = ?2
              ORDER BY created_at LIMIT 1",
         )?
-        .query_row(params![page_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![key, value], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match found {
         Some((account, id)) => Ok(Some(get_channel(c, account, id)?)),
