@@ -20,6 +20,7 @@ mod fixtures;
 mod identity;
 mod isolation;
 mod migrations;
+mod outbox;
 mod paging;
 mod realtime;
 mod sessions_tokens;
