@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ws_fixtures;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -408,6 +409,19 @@ async fn a_reply_after_the_24_hour_window_is_refused_before_it_is_stored(backend
             .unwrap()
             .contains("24 hours")
     );
+    assert_eq!(
+        timeline(app, &conversation).await.len(),
+        before,
+        "nothing stored"
+    );
+    // On the socket the agent gets the same refusal, as an error frame.
+    let mut socket = ws_fixtures::Socket::agent(app, &app.admin_token).await;
+    let client_id = ws_fixtures::uuid();
+    socket
+        .send(ws_fixtures::send_frame(&conversation, &client_id, "Sorry!"))
+        .await;
+    let error = socket.error("messenger_window_closed").await;
+    assert_eq!(error["client_id"], client_id.as_str());
     assert_eq!(
         timeline(app, &conversation).await.len(),
         before,
