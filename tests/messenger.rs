@@ -445,7 +445,91 @@ async fn a_reply_after_the_24_hour_window_is_refused_before_it_is_stored(backend
     assert_eq!(item["delivery_status"], "sent", "{item}");
 }
 
+/// Texts the fake Send API received, in order, once there are `want` of them.
+async fn sent_texts(calls: &Calls, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while calls.lock().unwrap().len() < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| body["message"]["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_bot_chatflow_answers_on_messenger_through_the_same_engine(backend: Backend) {
+    let page = connect_page(backend).await;
+    let app = &page.app;
+    let flow = json!({
+        "version": 1,
+        "start": "hello",
+        "steps": {
+            "hello": {"type": "message", "text": "Hi! I'm the Acme bot.", "next": "ask_email"},
+            "ask_email": {"type": "question", "text": "What's your email?", "kind": "email",
+                          "property": "work_email", "retry_text": "That is not an email address.",
+                          "next": "done"},
+            "done": {"type": "end", "text": "Thanks! A person will follow up."}
+        }
+    });
+    let bot = app
+        .post(
+            &format!(
+                "/api/v1/channels/{}/chatflows",
+                page.channel["id"].as_str().unwrap()
+            ),
+            &app.admin_token,
+            json!({"name": "Qualify", "kind": "bot", "priority": -1, "flow": flow}),
+        )
+        .await;
+    assert_eq!(bot.status, 201, "{}", bot.body);
+
+    assert_eq!(
+        deliver(app, &message("psid-b", "mid.b1", "Hello"), Some(SECRET)).await,
+        200
+    );
+    assert_eq!(
+        sent_texts(&page.calls, 2).await,
+        ["Hi! I'm the Acme bot.", "What's your email?"]
+    );
+    assert_eq!(
+        deliver(
+            app,
+            &message("psid-b", "mid.b2", "pat@acme.test"),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        sent_texts(&page.calls, 3).await[2..],
+        ["Thanks! A person will follow up."]
+    );
+    let conversation = conversations(app).await[0].clone();
+    let contact = app
+        .get(
+            &format!(
+                "/api/v1/contacts/{}",
+                conversation["contact_id"].as_str().unwrap()
+            ),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(contact.body["properties"]["work_email"], "pat@acme.test");
+    for recipient in page
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| &b["recipient"]["id"])
+    {
+        assert_eq!(recipient, "psid-b");
+    }
+}
+
 on_both_backends!(
+    a_bot_chatflow_answers_on_messenger_through_the_same_engine,
     connecting_a_page_verifies_the_webhook_and_creates_its_live_chat_chatflow,
     events_without_the_right_signature_are_refused_and_nothing_is_stored,
     messages_are_stored_once_and_replies_go_out_through_the_send_api,

@@ -4,6 +4,7 @@
 //! Retries back off exponentially from `backoff_base_ms` (doubling, capped at an hour); a
 //! permanent refusal, or a failure on the last of `max_attempts`, ends the reply `failed`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::bus::{Bus, topics};
 use crate::channels::messenger::{PSID_PROPERTY, send};
 use crate::channels::{ChannelSettings, MessengerSettings};
 use crate::config::OutboxSettings;
-use crate::domain::{ChannelKind, DeliveryStatus, TimelineItem};
+use crate::domain::{ChannelKind, ConversationId, DeliveryStatus, TimelineItem};
 use crate::store::{DynStore, StoreError};
 
 /// Rows claimed per poll; they are sent concurrently.
@@ -84,7 +85,22 @@ impl OutboxWorker {
         let lease = Duration::from_secs(self.inner.settings.lease_secs.max(1));
         let jobs = self.inner.store.claim_outbox(lease, BATCH).await?;
         let claimed = jobs.len();
-        futures_util::future::join_all(jobs.into_iter().map(|job| self.deliver(job))).await;
+        // Conversations are sent concurrently; one conversation's replies in `seq` order, so a
+        // bot's two messages reach the contact as it said them.
+        let mut by_conversation: HashMap<ConversationId, Vec<OutboxJob>> = HashMap::new();
+        for job in jobs {
+            by_conversation
+                .entry(job.conversation_id)
+                .or_default()
+                .push(job);
+        }
+        futures_util::future::join_all(by_conversation.into_values().map(|mut group| async move {
+            group.sort_by_key(|job| job.seq);
+            for job in group {
+                self.deliver(job).await;
+            }
+        }))
+        .await;
         Ok(claimed)
     }
 
