@@ -404,7 +404,8 @@ async fn an_smtp_server_down_at_first_is_retried_to_success(backend: Backend) {
         listener.local_addr().unwrap().port()
     };
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app(backend).await;
+    // Enough attempts (200 ms doubling: about 25 s) for a slow machine to start the sink.
+    let app = spawn_app_with(backend, &[("PARLEY__OUTBOX__MAX_ATTEMPTS", "8")]).await;
     let to = recipient("late-");
     let client = reqwest::Client::new();
     let address = &app.address;
