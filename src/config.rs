@@ -20,6 +20,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub mail: MailSettings,
     pub forms: FormsSettings,
+    pub outbox: OutboxSettings,
+    pub messenger: MessengerSettings,
     pub demo: DemoSettings,
 }
 
@@ -143,6 +145,33 @@ pub struct FormsSettings {
     pub max_body_bytes: usize,
     /// Longest value of one field, in characters.
     pub max_field_chars: usize,
+}
+
+/// Delivery of replies on email and Messenger (see docs/channels-outbox.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// How often each node looks for replies due to be sent, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long one node holds a reply it is sending before another node may take it over,
+    /// in seconds. Sends time out at three quarters of it, so a send never outlives its lease.
+    pub lease_secs: u64,
+    /// Attempts before a reply is given up as `failed`.
+    pub max_attempts: u32,
+    /// The wait before the first retry, in milliseconds; it doubles with each attempt, up to
+    /// an hour.
+    pub backoff_base_ms: u64,
+    /// Key of the reply tokens in Reply-To addresses, the same on every node. Empty: derived
+    /// from the store URL (which every node shares and which holds the database password).
+    pub reply_token_secret: SecretString,
+}
+
+/// The Facebook Messenger platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessengerSettings {
+    /// Base URL of the Graph API, with its version; replies are POSTed to `{base}/me/messages`.
+    pub graph_api_base_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

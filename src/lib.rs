@@ -16,6 +16,7 @@
 //! - [`chatflows`]: what a chat channel shows on a page: targeting rules and picking the
 //!   chatflow for a page, office-hours availability, branding (the shapes of those JSON fields).
 //! - [`reports`]: report definitions (docs/reports.md) computed from the append-only events.
+//! - [`outbox`]: delivering replies on email and Messenger exactly once across nodes.
 //! - [`http`]: the JSON API under `/api/v1`, health endpoints and the OpenAPI document.
 //! - [`config`]: layered settings (`config/*.toml`, `PARLEY__…` variables).
 //! - [`demo`]: the demo website at `/` and the records it shows.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod outbox;
 pub mod presence;
 pub mod reports;
 pub mod routing;

@@ -24,6 +24,8 @@ pub struct Application {
     store: DynStore,
     /// The email connectors (IMAP import, inbound SMTP), stopped with the server.
     mail: crate::channels::email::MailHandle,
+    /// The node's outbox worker, stopped with the server.
+    outbox: tokio::task::JoinHandle<()>,
 }
 
 /// The first admin, as created at first start. The password is present only when generated.
@@ -106,6 +108,14 @@ impl Application {
             assignments: assignments.clone(),
             settings: settings.clone(),
         })?;
+        let outbox = crate::outbox::OutboxWorker::new(
+            store.clone(),
+            bus.clone(),
+            settings.outbox.clone(),
+            settings.messenger.graph_api_base_url.clone(),
+            crate::outbox::reply_token::secret(&settings),
+        )?
+        .spawn();
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -167,6 +177,7 @@ impl Application {
             server: server.run(),
             store,
             mail,
+            outbox,
         })
     }
 
@@ -188,6 +199,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.mail.stop();
+        self.outbox.abort();
         served
     }
 

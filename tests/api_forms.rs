@@ -378,7 +378,7 @@ async fn a_messenger_channel_shows_its_webhook_url(backend: Backend) {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(
         answer.body["webhook_url"],
-        format!("https://chat.example.com/api/v1/messenger/webhook/{id}")
+        "https://chat.example.com/webhooks/messenger".to_owned()
     );
     let (form, _) = add_form(&app, json!({})).await;
     let not_messenger = app

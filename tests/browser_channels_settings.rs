@@ -170,7 +170,7 @@ async fn an_admin_sets_up_form_email_and_messenger_channels() {
         .await;
         assert_eq!(
             webhook,
-            json!(format!("{base}/api/v1/messenger/webhook/{messenger_id}"))
+            json!(format!("{base}/webhooks/messenger"))
         );
         *found.lock().unwrap() = Some((form_id, email_id, messenger_id));
     })

@@ -19,6 +19,8 @@ fn declared_routes() -> BTreeSet<(String, String)> {
             "health.rs" => "",
             "widget.rs" | "widget_identity.rs" => "/api/v1/widget",
             "forms.rs" => "/api/v1/forms",
+            // Facebook calls the Messenger webhook outside the API.
+            "messenger.rs" => "/webhooks",
             _ => "/api/v1",
         };
         for line in text.lines() {

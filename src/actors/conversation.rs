@@ -409,7 +409,8 @@ impl StreamHandler<Received> for ConversationActor {
                 };
                 self.broadcast_ephemeral(origin, &frame);
             }
-            ("visitor", _) => {
+            // Agents only: the visitor's presence, and delivery of replies sent elsewhere.
+            ("visitor" | "delivery", _) => {
                 let agents: Vec<ListenerId> = self
                     .listeners
                     .iter()

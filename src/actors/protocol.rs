@@ -268,6 +268,15 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         online: bool,
     },
+    /// Agents only: a reply on email or Messenger was delivered (`sent`) or given up
+    /// (`failed`, with the reason in `error`); `seq` names the message. Sent on the
+    /// conversation's topic by the outbox.
+    Delivery {
+        conversation_id: ConversationId,
+        seq: i64,
+        status: crate::domain::DeliveryStatus,
+        error: Option<String>,
+    },
     Error(ErrorFrame),
 }
 

@@ -11,6 +11,7 @@
 pub mod forms;
 pub mod email;
 pub mod identity;
+pub mod messenger;
 
 pub use identity::{identity_hash, identity_verified};
 

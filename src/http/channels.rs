@@ -151,6 +151,27 @@ async fn create_channel(
             },
         )
         .await?;
+    if kind == ChannelKind::Messenger {
+        // A connected page answers with its default live-chat chatflow. Two writes: when the
+        // second fails the channel goes again, so a page is never left half connected.
+        let live_chat = NewChatflow {
+            channel_id: channel.id,
+            name: Name::parse("Live chat").map_err(ApiError::from_invalid("name"))?,
+            kind: ChatflowKind::LiveChat,
+            priority: 0,
+            enabled: true,
+            targeting: Targeting::default().to_stored(),
+            availability: Availability::default().to_stored(),
+            branding: Branding::default().to_stored(),
+            flow: None,
+        };
+        if let Err(e) = state.store.create_chatflow(who.account(), live_chat).await {
+            if let Err(undo) = state.store.delete_channel(who.account(), channel.id).await {
+                tracing::error!(error = %undo, channel = %channel.id, "could not undo a channel");
+            }
+            return Err(e.into());
+        }
+    }
     Ok(HttpResponse::build(StatusCode::CREATED).json(shown(&who, channel)))
 }
 

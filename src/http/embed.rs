@@ -120,8 +120,9 @@ async fn webhook(
     };
     who.require_inbox(&state, channel.inbox_id).await?;
     let base = public_base(&state, &req);
+    // One callback URL serves every page: events name their page id (docs/channels-outbox.md).
     Ok(web::Json(WebhookResponse {
-        webhook_url: format!("{base}/api/v1/messenger/webhook/{}", channel.id),
+        webhook_url: format!("{base}/webhooks/messenger"),
     }))
 }
 

@@ -21,6 +21,7 @@ pub mod forms;
 mod health;
 mod inboxes;
 mod mail;
+mod messenger;
 pub(crate) mod params;
 mod reports;
 mod teams;
@@ -74,6 +75,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(widget::routes)
             .configure(widget_identity::routes),
     );
+    // Facebook calls these; they authenticate by verify token and body signature.
+    cfg.service(utoipa_actix_web::scope("/webhooks").configure(messenger::routes));
     cfg.service(
         utoipa_actix_web::scope("/api/v1/forms")
             .wrap(widget::cors())

@@ -248,6 +248,13 @@ pub(crate) async fn append_and_publish_as(
         NewItemContent::Comment { body, .. } => (ItemKind::Comment, body.as_str().to_owned()),
         NewItemContent::Event { .. } => (ItemKind::Event, String::new()),
     };
+    if let NewItemContent::Message {
+        direction: Direction::Out,
+        ..
+    } = &content
+    {
+        refuse_outside_reply_window(state, account, conversation).await?;
+    }
     let appended = state
         .store
         .append_item(
@@ -275,6 +282,28 @@ pub(crate) async fn append_and_publish_as(
         ));
     }
     Ok(appended)
+}
+
+/// Messenger lets a page answer only within 24 hours of the user's last message: a reply after
+/// that is refused before it is stored, so the agent knows it never went out.
+async fn refuse_outside_reply_window(
+    state: &AppState,
+    account: AccountId,
+    conversation: ConversationId,
+) -> ApiResult<()> {
+    let (kind, last_in) = state.store.reply_window(account, conversation).await?;
+    if kind == crate::domain::ChannelKind::Messenger
+        && !crate::channels::messenger::within_reply_window(last_in)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "messenger_window_closed",
+            "Messenger lets a page reply only within 24 hours of the contact's last message; \
+             this reply was not sent. It can go out once the contact writes again.",
+        )
+        .with_field("body"));
+    }
+    Ok(())
 }
 
 /// Publishes a stored item on its conversation's topic (logged, not returned, on failure).

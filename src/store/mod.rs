@@ -409,8 +409,53 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<BotRun>>;
 
     // Outbox and Messenger (issue 6: src/outbox, src/channels/messenger)
-
-    //
+    // (`append_item` and bot turns write an outbox row with each outbound message on an email
+    // or Messenger channel, in the same transaction.)
+    /// Claims up to `limit` due outbox rows of any account: pending, due, and not held by a
+    /// live lease. Each is held for `lease` and its attempt counted; across nodes no row is
+    /// claimed twice while its lease runs (PostgreSQL `FOR UPDATE SKIP LOCKED`).
+    async fn claim_outbox(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::outbox::OutboxJob>>;
+    /// Records what became of a claimed attempt on the row and on its message (delivery status
+    /// and error), and for a sent mail its `email_messages` row, in one transaction. Returns the
+    /// message as now stored, or `None` when the row is no longer pending.
+    async fn finish_outbox(
+        &self,
+        job: &crate::outbox::OutboxJob,
+        outcome: crate::outbox::OutboxOutcome,
+    ) -> StoreResult<Option<TimelineItem>>;
+    /// The email headers of a conversation's messages, both directions, oldest first.
+    async fn email_thread(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<crate::outbox::EmailHeaders>>;
+    /// The kind of the conversation's channel, and when the contact last wrote on that channel
+    /// (in any of their conversations there), for Messenger's reply window.
+    async fn reply_window(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<(ChannelKind, Option<OffsetDateTime>)>;
+    /// The Messenger channel of a Facebook page, in any account.
+    async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>>;
+    /// The Messenger channel whose `verify_token` is `token`, in any account (webhook setup).
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>>;
+    /// Stores one Messenger event in one transaction: the contact of the PSID (found by its
+    /// `messenger_psid` property, else created), their open conversation on the channel (else a
+    /// new one), and the message. An echo is stored outbound and already `sent`, with no outbox
+    /// row. `None` when the `mid` was stored before.
+    async fn store_messenger_event(
+        &self,
+        account: AccountId,
+        event: crate::channels::messenger::MessengerInbound,
+    ) -> StoreResult<Option<crate::channels::messenger::MessengerStored>>;
 
     // Email in (issue 6: src/channels/email)
     /// Imports one inbound mail in one transaction: the contact with the sender's address (a

@@ -22,6 +22,7 @@ mod forms;
 mod identity;
 mod isolation;
 mod migrations;
+mod outbox;
 mod paging;
 mod realtime;
 mod sessions_tokens;

@@ -30,7 +30,10 @@ export function mount({ send }) {
   $(".compose").addEventListener("submit", onSubmit);
   textarea().addEventListener("keydown", onKey);
   textarea().addEventListener("input", onInput);
-  textarea().addEventListener("blur", () => setTimeout(closeMentions, 150));
+  // Closed when focus moves elsewhere in the page; not when the window itself loses focus.
+  textarea().addEventListener("blur", () =>
+    setTimeout(() => document.activeElement !== textarea() && closeMentions(), 150),
+  );
   for (const radio of document.querySelectorAll(".compose [name=mode]")) {
     radio.addEventListener("change", () => {
       renderMode();

@@ -109,6 +109,15 @@ export function mount() {
     const who = frame.contact_id ? "The visitor" : agentName(frame.agent_id);
     showTyping(frame.state === "start" ? `${who} is typing…` : null);
   });
+  // An email or Messenger reply went out, or was given up: its byline says so at once.
+  onFrame("delivery", (frame) => {
+    if (frame.conversation_id !== state.current?.id) return;
+    const item = state.items.get(frame.seq);
+    if (!item) return;
+    item.delivery_status = frame.status;
+    item.delivery_error = frame.error ?? null;
+    $(".items").querySelector(`li[data-seq="${frame.seq}"]`)?.replaceWith(renderItem(item));
+  });
   onFrame("error", onSocketError);
   onFrame("directory", () => {
     renderFilterChoices();

@@ -487,6 +487,11 @@ pub(super) async fn insert_new_item(
     let (row, report) = new_item_row(new, channel_kind);
     let at = now();
     let item = insert_item(tx, conversation, row, at).await?;
+    if item.delivery_status == Some(DeliveryStatus::Pending)
+        && matches!(channel_kind, ChannelKind::Email | ChannelKind::Messenger)
+    {
+        super::outbox::enqueue(tx, conversation, &item, channel_kind, at).await?;
+    }
     if let Some((kind, mentions)) = report {
         let mut data = json!({"seq": item.seq, "item_id": item.id});
         if let (Some(fields), Some(mentions)) = (data.as_object_mut(), mentions) {

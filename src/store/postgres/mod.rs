@@ -20,6 +20,7 @@ mod error;
 mod forms;
 mod inboxes;
 mod migrate;
+mod outbox;
 mod realtime;
 mod rows;
 
@@ -498,6 +499,51 @@ impl Store for PostgresStore {
         conversation: ConversationId,
     ) -> StoreResult<Option<BotRun>> {
         conversations::get_bot_run(&self.pool, account, conversation).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::outbox::OutboxJob>> {
+        outbox::claim_outbox(&self.pool, lease, limit).await
+    }
+    async fn finish_outbox(
+        &self,
+        job: &crate::outbox::OutboxJob,
+        outcome: crate::outbox::OutboxOutcome,
+    ) -> StoreResult<Option<TimelineItem>> {
+        outbox::finish_outbox(&self.pool, job, outcome).await
+    }
+    async fn email_thread(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<crate::outbox::EmailHeaders>> {
+        outbox::email_thread(&self.pool, account, conversation).await
+    }
+    async fn reply_window(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<(ChannelKind, Option<OffsetDateTime>)> {
+        outbox::reply_window(&self.pool, account, conversation).await
+    }
+    async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>> {
+        outbox::find_messenger_channel_by(&self.pool, "page_id", page_id).await
+    }
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>> {
+        outbox::find_messenger_channel_by(&self.pool, "verify_token", token).await
+    }
+    async fn store_messenger_event(
+        &self,
+        account: AccountId,
+        event: crate::channels::messenger::MessengerInbound,
+    ) -> StoreResult<Option<crate::channels::messenger::MessengerStored>> {
+        outbox::store_messenger_event(&self.pool, account, event).await
     }
     async fn list_items(
         &self,

@@ -280,10 +280,10 @@ fn record_change(
     Ok(item)
 }
 
-const ITEM_COLUMNS: &str = "id, conversation_id, seq, client_id, kind, author_type, author_id, \
+pub(super) const ITEM_COLUMNS: &str = "id, conversation_id, seq, client_id, kind, author_type, author_id, \
     direction, body, mentions, data, delivery_status, delivery_error, created_at";
 
-fn item_row(r: &Row) -> rusqlite::Result<TimelineItem> {
+pub(super) fn item_row(r: &Row) -> rusqlite::Result<TimelineItem> {
     let author_type: String = r.get("author_type")?;
     Ok(TimelineItem {
         id: r.get("id")?,
@@ -383,6 +383,13 @@ fn insert_item(
     ])?;
     conversation.last_seq = stored.seq;
     conversation.updated_at = created_at;
+    if let (
+        Some(DeliveryStatus::Pending),
+        Some(kind @ (ChannelKind::Email | ChannelKind::Messenger)),
+    ) = (stored.delivery_status, channel)
+    {
+        super::outbox::enqueue(c, conversation, &stored, kind)?;
+    }
     Ok(stored)
 }
 

@@ -19,6 +19,7 @@ mod conversations;
 mod forms;
 mod email;
 mod inboxes;
+mod outbox;
 mod people;
 mod realtime;
 mod tickets;
@@ -778,6 +779,61 @@ impl Store for SqliteStore {
         conversation: ConversationId,
     ) -> StoreResult<Option<BotRun>> {
         self.read(move |c| conversations::get_bot_run(c, account, conversation))
+            .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::outbox::OutboxJob>> {
+        self.write(move |c| outbox::claim_outbox(c, lease, limit))
+            .await
+    }
+    async fn finish_outbox(
+        &self,
+        job: &crate::outbox::OutboxJob,
+        outcome: crate::outbox::OutboxOutcome,
+    ) -> StoreResult<Option<TimelineItem>> {
+        let job = job.clone();
+        self.write(move |c| outbox::finish_outbox(c, &job, outcome))
+            .await
+    }
+    async fn email_thread(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<crate::outbox::EmailHeaders>> {
+        self.read(move |c| outbox::email_thread(c, account, conversation))
+            .await
+    }
+    async fn reply_window(
+        &self,
+        account: AccountId,
+        conversation: ConversationId,
+    ) -> StoreResult<(ChannelKind, Option<OffsetDateTime>)> {
+        self.read(move |c| outbox::reply_window(c, account, conversation))
+            .await
+    }
+    async fn find_messenger_channel(&self, page_id: &str) -> StoreResult<Option<Channel>> {
+        let page_id = page_id.to_owned();
+        self.read(move |c| outbox::find_messenger_channel_by(c, "page_id", &page_id))
+            .await
+    }
+    async fn find_messenger_channel_by_verify_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<Channel>> {
+        let token = token.to_owned();
+        self.read(move |c| outbox::find_messenger_channel_by(c, "verify_token", &token))
+            .await
+    }
+    async fn store_messenger_event(
+        &self,
+        account: AccountId,
+        event: crate::channels::messenger::MessengerInbound,
+    ) -> StoreResult<Option<crate::channels::messenger::MessengerStored>> {
+        self.write(move |c| outbox::store_messenger_event(c, account, event))
             .await
     }
     async fn list_items(
