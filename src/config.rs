@@ -128,9 +128,6 @@ pub struct MailSettings {
     pub max_attachment_bytes: usize,
     /// Seconds between IMAP checks when the server has no IDLE, and the longest an IDLE waits.
     pub imap_poll_secs: u64,
-    /// Secret of the reply tokens in reply addresses (`sender+TOKEN@domain`); the same on every
-    /// node. Empty: reply tokens are neither made nor matched.
-    pub reply_token_secret: secrecy::SecretString,
 }
 
 /// The public form endpoints (`/api/v1/forms`).

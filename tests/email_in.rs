@@ -55,7 +55,7 @@ async fn mail_app(backend: Backend, filters: Value) -> Mail {
         &[
             ("PARLEY__MAIL__SMTP_PORT", &port),
             ("PARLEY__MAIL__INBOUND_DOMAIN", DOMAIN),
-            ("PARLEY__MAIL__REPLY_TOKEN_SECRET", SECRET),
+            ("PARLEY__OUTBOX__REPLY_TOKEN_SECRET", SECRET),
             ("PARLEY__MAIL__IMAP_POLL_SECS", "1"),
         ],
     )
@@ -288,11 +288,10 @@ async fn replies_of_three_clients_thread_and_a_stranger_does_not(backend: Backen
         "Still waiting.\n\n________________________________\nFrom: Acme Support <support@acme.test>\nSent: Monday\nSubject: Refund\n\nWe are on it.",
     ));
     // A reply token in the address threads even with a new subject and no headers.
-    let token = parley::channels::email::threading::token_for(
+    let token = parley::outbox::reply_token::reply_token(
         parley::domain::ConversationId(thread.parse().unwrap()),
         SECRET.as_bytes(),
-    )
-    .unwrap();
+    );
     let (local, domain) = to.split_once('@').unwrap();
     let tokened = format!("{local}+{token}@{domain}");
     smtp_send(

@@ -8,8 +8,8 @@
 //! Must not: touch HTTP or the store. Callers check what needs the store (that `route_to` names
 //! agents of the account).
 
-pub mod forms;
 pub mod email;
+pub mod forms;
 pub mod identity;
 pub mod messenger;
 

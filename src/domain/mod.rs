@@ -4,15 +4,15 @@
 //! turns untrusted input into those values through fallible `parse` constructors, so code past the
 //! parsing line cannot hold a bad one. Must not know about HTTP, SQL or sockets.
 
-mod forms;
 mod email;
+mod forms;
 mod ids;
 mod properties;
 mod records;
 mod values;
 
-pub use forms::*;
 pub use email::*;
+pub use forms::*;
 pub use ids::*;
 pub use properties::*;
 pub use records::*;

@@ -18,8 +18,6 @@ pub mod threading;
 
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
-
 use crate::actors::Assignments;
 use crate::actors::assignments::{announce, publish_item};
 use crate::actors::notifications::notify;
@@ -61,12 +59,10 @@ impl MailContext {
         }
     }
 
-    fn reply_secret(&self) -> &[u8] {
-        self.settings
-            .mail
-            .reply_token_secret
-            .expose_secret()
-            .as_bytes()
+    /// The key of reply tokens, the outbox's: the tokens it puts in `Reply-To` are the ones
+    /// read here.
+    fn reply_secret(&self) -> Vec<u8> {
+        crate::outbox::reply_token::secret(&self.settings)
     }
 }
 
@@ -118,7 +114,7 @@ pub async fn receive(
     }
     let token_conversation = threading::token_conversation(
         parsed.recipients.iter().map(String::as_str),
-        ctx.reply_secret(),
+        &ctx.reply_secret(),
     );
     let mail = InboundEmail {
         channel_id: channel,

@@ -16,8 +16,8 @@
 mod columns;
 mod contacts;
 mod conversations;
-mod forms;
 mod email;
+mod forms;
 mod inboxes;
 mod outbox;
 mod people;
