@@ -428,6 +428,55 @@ async fn an_unassigned_inbox_leaves_conversations_for_agents_to_pick(backend: Ba
     assert_eq!(desk.assignee_of(c).await, None);
 }
 
+async fn an_email_channel_routes_its_mail_to_the_members_it_names(backend: Backend) {
+    // The inbox leaves conversations for agents to pick; its email channel names carol.
+    let desk = Desk::new(backend, |_, _| RoutingSettings::default()).await;
+    desk.presence.set(&[
+        (desk.alice, AVAILABLE),
+        (desk.bob, AVAILABLE),
+        (desk.carol, AVAILABLE),
+    ]);
+    let mut settings = Map::new();
+    settings.insert("route_to".to_owned(), json!([desk.carol]));
+    let email = desk
+        .store
+        .create_channel(
+            desk.account,
+            NewChannel {
+                inbox_id: desk.inbox,
+                kind: ChannelKind::Email,
+                name: Name::parse("Support mail").unwrap(),
+                settings,
+            },
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let contact = desk.contact(None).await;
+        let c = desk
+            .store
+            .create_conversation(
+                desk.account,
+                NewConversation {
+                    channel_id: email.id,
+                    contact_id: contact,
+                    subject: Some("Refund".to_owned()),
+                },
+                Actor::System,
+            )
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(desk.route(c).await, Some(desk.carol), "mail goes to carol");
+    }
+    // The chat channel of the same inbox still follows the inbox (nobody is assigned).
+    let chat = desk.conversation().await;
+    assert_eq!(
+        desk.router.route(desk.account, chat).await.unwrap(),
+        Routed::NotRouted
+    );
+}
+
 async fn an_assigned_or_closed_conversation_is_left_alone(backend: Backend) {
     let desk = Desk::new(backend, |a, _| {
         agents_target(a, RoutingStrategy::RoundRobin, None)
@@ -588,6 +637,7 @@ on_both_backends!(
     a_team_target_routes_only_to_team_members,
     a_conversation_handed_to_a_team_is_routed_within_that_team,
     an_unassigned_inbox_leaves_conversations_for_agents_to_pick,
+    an_email_channel_routes_its_mail_to_the_members_it_names,
     an_assigned_or_closed_conversation_is_left_alone,
     the_queue_drains_oldest_first_when_capacity_frees_or_an_agent_comes_online,
     routers_racing_on_three_nodes_never_pass_capacity_or_assign_twice,

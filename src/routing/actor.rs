@@ -13,8 +13,8 @@ use actix::{Actor, Context, Handler, Message, ResponseFuture};
 
 use super::{Candidate, Decision, decide};
 use crate::domain::{
-    AccountId, Actor as Author, AgentId, Conversation, ConversationId, ConversationStatus, InboxId,
-    RoutingSettings, RoutingTarget, TeamId, TimelineItem,
+    AccountId, Actor as Author, AgentId, ChannelKind, Conversation, ConversationId,
+    ConversationStatus, InboxId, RoutingSettings, RoutingTarget, TeamId, TimelineItem,
 };
 use crate::presence::{Presence, PresenceError};
 use crate::store::{DynStore, StoreError};
@@ -126,6 +126,33 @@ impl Router {
         Self { store, presence }
     }
 
+    /// The members an email channel routes its mail to (`route_to` in its settings), when it
+    /// names any: they replace the inbox's target; strategy and capacity stay the inbox's.
+    async fn email_route_to(
+        &self,
+        account: AccountId,
+        conversation: &Conversation,
+    ) -> Result<Option<Vec<AgentId>>, RoutingError> {
+        let channel = match self
+            .store
+            .get_channel(account, conversation.channel_id)
+            .await
+        {
+            Ok(channel) => channel,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if channel.kind != ChannelKind::Email {
+            return Ok(None);
+        }
+        let agents: Vec<AgentId> = channel
+            .settings
+            .get("route_to")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        Ok((!agents.is_empty()).then_some(agents))
+    }
+
     pub async fn route(
         &self,
         account: AccountId,
@@ -139,7 +166,12 @@ impl Router {
             return Ok(Routed::Skipped);
         }
         let inbox = self.store.get_inbox(account, conversation.inbox_id).await?;
-        let settings = effective_settings(inbox.routing, &conversation);
+        let mut settings = effective_settings(inbox.routing, &conversation);
+        if conversation.team_id.is_none()
+            && let Some(agent_ids) = self.email_route_to(account, &conversation).await?
+        {
+            settings.target = RoutingTarget::Agents { agent_ids };
+        }
 
         let team_members = match &settings.target {
             RoutingTarget::Unassigned => return Ok(Routed::NotRouted),
