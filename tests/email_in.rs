@@ -33,8 +33,9 @@ fn imap_password() -> String {
 }
 
 /// A mailbox of this test's own on Dovecot (any user name logs in with the test password).
+/// The SMTP sink delivers mail for `imap-USER@…` into USER's mailbox, so real mail reaches it.
 fn imap_user() -> String {
-    format!("t{}", uuid::Uuid::new_v4().simple())
+    format!("imap-{}", uuid::Uuid::new_v4().simple())
 }
 
 struct Mail {
@@ -513,6 +514,40 @@ async fn imap_append(user: &str, raw: &str) {
     session.logout().await.unwrap();
 }
 
+async fn mail_sent_over_smtp_reaches_the_mailbox_and_is_imported_over_imap(backend: Backend) {
+    let m = mail_app(backend, no_filters()).await;
+    std::env::var("PARLEY_TEST_IMAP_MAILDIR").expect(
+        "PARLEY_TEST_IMAP_MAILDIR is not set: start the mail servers with scripts/services.sh",
+    );
+    let smtp: u16 = std::env::var("PARLEY_TEST_SMTP_PORT")
+        .expect("PARLEY_TEST_SMTP_PORT is not set: start the SMTP server with scripts/services.sh")
+        .parse()
+        .unwrap();
+    // The team address is the channel's mailbox on Dovecot; the mail goes through a real SMTP
+    // server that delivers it there, and the connector reads it over IMAP.
+    let to = format!("{}@acme.test", m.imap_user);
+    smtp_send(
+        smtp,
+        "jane@customer.test",
+        &to,
+        &message(
+            "Jane Roe <jane@customer.test>",
+            &to,
+            "Sent for real",
+            "real-1@customer.test",
+            "",
+            "Hello over SMTP and IMAP",
+        ),
+    )
+    .unwrap();
+    let conversations = wait_conversations(&m.app, &m.inbox, 1).await;
+    let id = conversations[0]["id"].as_str().unwrap();
+    assert_eq!(
+        messages(&m.app, id).await,
+        ["Hello over SMTP and IMAP".to_owned()]
+    );
+}
+
 async fn imap_mail_is_imported_once_across_a_restart_and_two_nodes(backend: Backend) {
     let mut m = mail_app(backend, no_filters()).await;
     let to = "support@acme.test";
@@ -616,6 +651,7 @@ async fn imap_mail_is_imported_once_across_a_restart_and_two_nodes(backend: Back
 }
 
 on_both_backends!(
+    mail_sent_over_smtp_reaches_the_mailbox_and_is_imported_over_imap,
     smtp_listener_takes_fallback_mail_and_refuses_strangers,
     replies_of_three_clients_thread_and_a_stranger_does_not,
     filtered_and_malformed_mail_is_held_and_reviewable,

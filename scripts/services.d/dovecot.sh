@@ -12,7 +12,7 @@ packages_dovecot() {
 }
 
 exports_dovecot() {
-  echo PARLEY_TEST_IMAP_PORT PARLEY_TEST_IMAP_USER PARLEY_TEST_IMAP_PASSWORD
+  echo PARLEY_TEST_IMAP_PORT PARLEY_TEST_IMAP_USER PARLEY_TEST_IMAP_PASSWORD PARLEY_TEST_IMAP_MAILDIR
 }
 
 start_dovecot() {
@@ -117,6 +117,8 @@ CONF
   done
   [ -n "$ready" ] || { cat "$dir/dovecot.log" >&2; return 1; }
   export PARLEY_TEST_IMAP_PORT=$port PARLEY_TEST_IMAP_USER=parley PARLEY_TEST_IMAP_PASSWORD=parley-imap-password
+  # Where each user's Maildir is: the SMTP sink delivers mail for imap-USER@ there.
+  export PARLEY_TEST_IMAP_MAILDIR="$dir/mail"
   echo "services: Dovecot IMAP on 127.0.0.1:$port ($dir)" >&2
 }
 

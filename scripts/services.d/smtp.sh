@@ -13,7 +13,9 @@ start_smtp() {
   local dir="$SERVICES_DIR/smtp"
   mkdir -p "$dir/mail"
   local sink; sink="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/mail" && pwd)/smtp_sink.py"
-  /usr/bin/python3 "$sink" "$port" "$dir/mail" >"$dir/sink.log" 2>&1 </dev/null &
+  # Mail to imap-USER@ goes into Dovecot's mailbox of USER (when Dovecot runs: real mail that
+  # the IMAP connector then imports).
+  /usr/bin/python3 "$sink" "$port" "$dir/mail" "${PARLEY_TEST_IMAP_MAILDIR:-}" >"$dir/sink.log" 2>&1 </dev/null &
   echo $! >"$dir/sink.pid"
   local ready=""
   for _ in $(seq 1 100); do
