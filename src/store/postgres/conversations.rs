@@ -76,6 +76,59 @@ pub(super) async fn lock_conversation(
     Ok((rows::conversation(&row)?, kind))
 }
 
+/// Inserts a new open conversation of `new.channel_id` (in `inbox_id`, of kind `channel_kind`)
+/// and its `conversation.created` report event, in the caller's transaction. Every writer that
+/// starts conversations (REST, chat, email, Messenger, forms) comes through here. An unknown
+/// contact fails conversations_contact_fkey: `Invalid { field: "contact_id" }`.
+pub(super) async fn insert_conversation(
+    tx: &impl GenericClient,
+    account: AccountId,
+    inbox_id: Uuid,
+    channel_kind: &str,
+    new: &NewConversation,
+    actor: Actor,
+) -> StoreResult<Conversation> {
+    let at = now();
+    let row = query_one(
+        tx,
+        concat!(
+            "INSERT INTO conversations (id, account_id, inbox_id, channel_id, contact_id, \
+             status, subject, last_seq, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'open', $6, 0, $7, $7) RETURNING ",
+            conversation_columns!()
+        ),
+        &[
+            &ConversationId::new().0,
+            &account.0,
+            &inbox_id,
+            &new.channel_id.0,
+            &new.contact_id.0,
+            &new.subject,
+            &at,
+        ],
+    )
+    .await?;
+    let conversation = rows::conversation(&row)?;
+    insert_event(
+        tx,
+        account,
+        ReportEvent {
+            kind: "conversation.created",
+            inbox_id,
+            conversation_id: conversation.id.0,
+            agent_id: actor_agent(actor),
+            data: json!({
+                "channel_id": new.channel_id,
+                "channel_kind": channel_kind,
+                "contact_id": new.contact_id,
+            }),
+            at,
+        },
+    )
+    .await?;
+    Ok(conversation)
+}
+
 pub(super) async fn create_conversation(
     pool: &Pool,
     account: AccountId,
@@ -96,45 +149,8 @@ pub(super) async fn create_conversation(
     })?;
     let inbox_id: Uuid = channel.try_get("inbox_id")?;
     let channel_kind: String = channel.try_get("kind")?;
-    let at = now();
-    // An unknown contact fails conversations_contact_fkey: Invalid { field: "contact_id" }.
-    let row = query_one(
-        &tx,
-        concat!(
-            "INSERT INTO conversations (id, account_id, inbox_id, channel_id, contact_id, \
-             status, subject, last_seq, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'open', $6, 0, $7, $7) RETURNING ",
-            conversation_columns!()
-        ),
-        &[
-            &ConversationId::new().0,
-            &account.0,
-            &inbox_id,
-            &new.channel_id.0,
-            &new.contact_id.0,
-            &new.subject,
-            &at,
-        ],
-    )
-    .await?;
-    let conversation = rows::conversation(&row)?;
-    insert_event(
-        &tx,
-        account,
-        ReportEvent {
-            kind: "conversation.created",
-            inbox_id,
-            conversation_id: conversation.id.0,
-            agent_id: actor_agent(actor),
-            data: json!({
-                "channel_id": new.channel_id,
-                "channel_kind": channel_kind,
-                "contact_id": new.contact_id,
-            }),
-            at,
-        },
-    )
-    .await?;
+    let conversation =
+        insert_conversation(&tx, account, inbox_id, &channel_kind, &new, actor).await?;
     tx.commit().await?;
     Ok(conversation)
 }

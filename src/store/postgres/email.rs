@@ -11,8 +11,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::conversations::{ReportEvent, insert_event, insert_new_item, lock_conversation};
-use super::rows::actor_agent;
+use super::conversations::{insert_conversation, insert_new_item, lock_conversation};
 use super::{ListQuery, execute, not_found, now, query, query_one, query_opt, rows};
 use crate::domain::*;
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -189,44 +188,14 @@ pub(super) async fn import_email(
     let (conversation_id, created) = match threaded {
         Some(conversation) => (conversation.id, false),
         None => {
-            let at = now();
-            let row = query_one(
-                &tx,
-                concat!(
-                    "INSERT INTO conversations (id, account_id, inbox_id, channel_id, \
-                     contact_id, status, subject, last_seq, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'open', $6, 0, $7, $7) RETURNING ",
-                    conversation_columns!()
-                ),
-                &[
-                    &ConversationId::new().0,
-                    &account.0,
-                    &inbox_id,
-                    &mail.channel_id.0,
-                    &contact.id.0,
-                    &mail.subject,
-                    &at,
-                ],
-            )
-            .await?;
-            let conversation = rows::conversation(&row)?;
-            insert_event(
-                &tx,
-                account,
-                ReportEvent {
-                    kind: "conversation.created",
-                    inbox_id,
-                    conversation_id: conversation.id.0,
-                    agent_id: actor_agent(Actor::Contact(contact.id)),
-                    data: json!({
-                        "channel_id": mail.channel_id,
-                        "channel_kind": kind,
-                        "contact_id": contact.id,
-                    }),
-                    at,
-                },
-            )
-            .await?;
+            let new = NewConversation {
+                channel_id: mail.channel_id,
+                contact_id: contact.id,
+                subject: mail.subject.clone(),
+            };
+            let actor = Actor::Contact(contact.id);
+            let conversation =
+                insert_conversation(&tx, account, inbox_id, &kind, &new, actor).await?;
             (conversation.id, true)
         }
     };

@@ -4,13 +4,12 @@
 //! read, so two submissions with the same new email at once share one contact.
 
 use deadpool_postgres::{GenericClient, Pool};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::contacts::{read_contact, write_contact};
-use super::conversations::insert_new_item;
-use super::rows::actor_agent;
-use super::{execute, now, query_one, query_opt, rows};
+use super::conversations::{insert_conversation, insert_new_item};
+use super::{now, query_one, query_opt, rows};
 use crate::domain::*;
 use crate::store::{StoreError, StoreResult};
 
@@ -54,46 +53,14 @@ pub(super) async fn store_form_submission(
     .try_get("inbox_id")?;
     let (contact, contact_created) = upsert_contact(&tx, account, &submission).await?;
 
-    let at = now();
-    let row = query_one(
-        &tx,
-        concat!(
-            "INSERT INTO conversations (id, account_id, inbox_id, channel_id, contact_id, \
-             status, subject, last_seq, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'open', $6, 0, $7, $7) RETURNING ",
-            conversation_columns!()
-        ),
-        &[
-            &ConversationId::new().0,
-            &account.0,
-            &inbox_id,
-            &submission.channel_id.0,
-            &contact.id.0,
-            &submission.title.as_str(),
-            &at,
-        ],
-    )
-    .await?;
-    let mut conversation = rows::conversation(&row)?;
     let author = Actor::Contact(contact.id);
-    execute(
-        &tx,
-        "INSERT INTO events (account_id, kind, inbox_id, conversation_id, agent_id, data, \
-         occurred_at) VALUES ($1, 'conversation.created', $2, $3, $4, $5, $6)",
-        &[
-            &account.0,
-            &inbox_id,
-            &conversation.id.0,
-            &actor_agent(author),
-            &json!({
-                "channel_id": submission.channel_id,
-                "channel_kind": ChannelKind::Form.as_str(),
-                "contact_id": contact.id,
-            }),
-            &at,
-        ],
-    )
-    .await?;
+    let new = NewConversation {
+        channel_id: submission.channel_id,
+        contact_id: contact.id,
+        subject: Some(submission.title.as_str().to_owned()),
+    };
+    let form = ChannelKind::Form.as_str();
+    let mut conversation = insert_conversation(&tx, account, inbox_id, form, &new, author).await?;
     let new_item = NewItem {
         client_id: None,
         author,

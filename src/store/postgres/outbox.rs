@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::conversations::{insert_new_item, lock_conversation};
+use super::conversations::{insert_conversation, insert_new_item, lock_conversation};
 use super::{execute, not_found, now, query, query_one, query_opt, rows};
 use crate::channels::messenger::{MessengerInbound, MessengerStored, PSID_PROPERTY};
 use crate::domain::*;
@@ -314,39 +314,15 @@ pub(super) async fn store_messenger_event(
     let (conversation_id, created) = match open {
         Some(row) => (ConversationId(row.try_get("id")?), false),
         None => {
-            let id = ConversationId::new();
-            execute(
-                &tx,
-                "INSERT INTO conversations (id, account_id, inbox_id, channel_id, contact_id, \
-                 status, last_seq, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'open', 0, $6, $6)",
-                &[
-                    &id.0,
-                    &account.0,
-                    &inbox,
-                    &event.channel_id.0,
-                    &contact.id.0,
-                    &at,
-                ],
-            )
-            .await?;
-            execute(
-                &tx,
-                "INSERT INTO events (account_id, kind, inbox_id, conversation_id, agent_id, \
-                 data, occurred_at) VALUES ($1, 'conversation.created', $2, $3, NULL, $4, $5)",
-                &[
-                    &account.0,
-                    &inbox,
-                    &id.0,
-                    &json!({
-                        "channel_id": event.channel_id,
-                        "channel_kind": "messenger",
-                        "contact_id": contact.id,
-                    }),
-                    &at,
-                ],
-            )
-            .await?;
+            let new = NewConversation {
+                channel_id: event.channel_id,
+                contact_id: contact.id,
+                subject: None,
+            };
+            let actor = Actor::Contact(contact.id);
+            let id = insert_conversation(&tx, account, inbox, "messenger", &new, actor)
+                .await?
+                .id;
             (id, true)
         }
     };
