@@ -8,71 +8,17 @@
 mod browser_fixtures;
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
-use browser_fixtures::{element, run_js, screenshot, wait_for, with_browser};
+use browser_fixtures::{Site, element, run_js, screenshot, wait_for, with_browser};
 use common::*;
 use serde_json::json;
 
-/// A website of another origin serving fixed pages.
-struct Site {
-    origin: String,
-    pages: Arc<Mutex<HashMap<String, String>>>,
-}
-
-impl Site {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-        let served = Arc::clone(&pages);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let pages = Arc::clone(&served);
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut first = String::new();
-                    if reader.read_line(&mut first).is_err() {
-                        return;
-                    }
-                    loop {
-                        let mut line = String::new();
-                        match reader.read_line(&mut line) {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) if line == "\r\n" => break,
-                            Ok(_) => {}
-                        }
-                    }
-                    let path = first.split_whitespace().nth(1).unwrap_or("/");
-                    let page = pages.lock().unwrap().get(path).cloned();
-                    let (status, body) = match page {
-                        Some(html) => ("200 OK", html),
-                        None => ("404 Not Found", "no such page".to_owned()),
-                    };
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                });
-            }
-        });
-        Self { origin, pages }
-    }
-
-    fn page(&self, path: &str, snippet: &str) -> String {
-        let html = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Contact</title></head>\
-             <body><h1>Contact Acme</h1><p>Write to us.</p>{snippet}</body></html>"
-        );
-        self.pages.lock().unwrap().insert(path.to_owned(), html);
-        format!("{}{path}", self.origin)
-    }
+/// The contact page of a website of another origin, with the form's `snippet`; its URL.
+fn contact_page(site: &Site, path: &str, snippet: &str) -> String {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Contact</title></head>\
+         <body><h1>Contact Acme</h1><p>Write to us.</p>{snippet}</body></html>"
+    );
+    site.serve(path, html)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +49,7 @@ async fn a_form_on_another_site_is_filled_in_and_becomes_a_ticket() {
     let embed = app
         .get(&format!("/api/v1/channels/{form_id}/embed"), &admin)
         .await;
-    let url = site.page("/contact", embed.body["snippet"].as_str().unwrap());
+    let url = contact_page(&site, "/contact", embed.body["snippet"].as_str().unwrap());
 
     with_browser((1024, 800), |c| async move {
         c.goto(&url).await.unwrap();

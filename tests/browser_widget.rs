@@ -12,75 +12,29 @@ mod browser_fixtures;
 mod common;
 mod ws_fixtures;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use browser_fixtures::{BROWSER_PATIENCE, in_widget, poll_js, run_js, screenshot, widget_element};
+use browser_fixtures::{
+    BROWSER_PATIENCE, Site, in_widget, poll_js, run_js, screenshot, widget_element,
+};
 use common::*;
 use fantoccini::Client;
 use serde_json::{Value, json};
 use ws_fixtures::*;
 
-/// A website on its own origin (another port than Parley's): path -> HTML.
-struct Site {
-    origin: String,
-    pages: Arc<Mutex<HashMap<String, String>>>,
+/// The widget's test pages on the site.
+trait ShopPages {
+    /// Adds a page at `path` with `head` and the embed `snippet` before `</body>`; answers its URL.
+    fn page(&self, path: &str, head: &str, snippet: &str) -> String;
 }
 
-impl Site {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-        let served = Arc::clone(&pages);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let pages = Arc::clone(&served);
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut first = String::new();
-                    if reader.read_line(&mut first).is_err() {
-                        return;
-                    }
-                    loop {
-                        let mut line = String::new();
-                        match reader.read_line(&mut line) {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) if line == "\r\n" => break,
-                            Ok(_) => {}
-                        }
-                    }
-                    let path = first.split_whitespace().nth(1).unwrap_or("/");
-                    let path = path.split('?').next().unwrap_or("/");
-                    let page = pages.lock().unwrap().get(path).cloned();
-                    let (status, body) = match page {
-                        Some(html) => ("200 OK", html),
-                        None => ("404 Not Found", "no such page".to_owned()),
-                    };
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                });
-            }
-        });
-        Self { origin, pages }
-    }
-
-    /// Adds a page at `path` with `head` and the embed `snippet` before `</body>`; answers its URL.
+impl ShopPages for Site {
     fn page(&self, path: &str, head: &str, snippet: &str) -> String {
         let html = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Shop</title>{RECORD_ERRORS}{head}</head>\
              <body><h1>Acme shop</h1><p>Plans and prices.</p><button>Buy</button>{snippet}</body></html>"
         );
-        self.pages.lock().unwrap().insert(path.to_owned(), html);
-        format!("{}{path}", self.origin)
+        self.serve(path, html)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Headless Chromium for the browser tests, driven through the chromedriver at
 //! `PARLEY_TEST_CHROMEDRIVER_URL` (started by `scripts/services.sh`; missing, the tests fail):
-//! one browser at a time, polling for what the page must show, screenshots.
+//! one browser at a time, polling for what the page must show, screenshots, the app login, and
+//! a website of another origin for embedded snippets.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -8,8 +9,12 @@
     reason = "test harness"
 )]
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder};
@@ -158,4 +163,60 @@ pub async fn widget_element(c: &Client, css: &str) -> fantoccini::elements::Elem
         .unwrap();
     let root = host.shadow_root().await.unwrap();
     root.find(fantoccini::Locator::Css(css)).await.unwrap()
+}
+
+/// A website on its own origin (another port than Parley's): path -> HTML.
+pub struct Site {
+    pub origin: String,
+    pages: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Site {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let served = Arc::clone(&pages);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let pages = Arc::clone(&served);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    let path = first.split_whitespace().nth(1).unwrap_or("/");
+                    let path = path.split('?').next().unwrap_or("/");
+                    let page = pages.lock().unwrap().get(path).cloned();
+                    let (status, body) = match page {
+                        Some(html) => ("200 OK", html),
+                        None => ("404 Not Found", "no such page".to_owned()),
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Self { origin, pages }
+    }
+
+    /// Serves `html` at `path` (the query is ignored); answers the page's URL.
+    pub fn serve(&self, path: &str, html: String) -> String {
+        self.pages.lock().unwrap().insert(path.to_owned(), html);
+        format!("{}{path}", self.origin)
+    }
 }
