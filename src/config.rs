@@ -22,6 +22,7 @@ pub struct Settings {
     pub forms: FormsSettings,
     pub outbox: OutboxSettings,
     pub messenger: MessengerSettings,
+    pub reports: ReportsSettings,
     pub demo: DemoSettings,
 }
 
@@ -169,6 +170,14 @@ pub struct OutboxSettings {
 pub struct MessengerSettings {
     /// Base URL of the Graph API, with its version; replies are POSTed to `{base}/me/messages`.
     pub graph_api_base_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsSettings {
+    /// How often, in seconds, the node brings every account's report rollups up to date with
+    /// new events (docs/reports.md "Rollups"); 0: only when a report is asked for.
+    pub settle_every_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

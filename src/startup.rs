@@ -26,6 +26,8 @@ pub struct Application {
     mail: crate::channels::email::MailHandle,
     /// The node's outbox worker, stopped with the server.
     outbox: tokio::task::JoinHandle<()>,
+    /// The node's report rollup settler (none when `reports.settle_every_secs` is 0).
+    rollups: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The first admin, as created at first start. The password is present only when generated.
@@ -116,6 +118,12 @@ impl Application {
             crate::outbox::reply_token::secret(&settings),
         )?
         .spawn();
+        let rollups = (settings.reports.settle_every_secs > 0).then(|| {
+            crate::reports::rollup::spawn_settler(
+                store.clone(),
+                std::time::Duration::from_secs(settings.reports.settle_every_secs),
+            )
+        });
         let state = web::Data::new(AppState {
             store: store.clone(),
             bus,
@@ -178,6 +186,7 @@ impl Application {
             store,
             mail,
             outbox,
+            rollups,
         })
     }
 
@@ -200,6 +209,9 @@ impl Application {
         let served = self.server.await;
         self.mail.stop();
         self.outbox.abort();
+        if let Some(rollups) = &self.rollups {
+            rollups.abort();
+        }
         served
     }
 

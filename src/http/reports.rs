@@ -116,18 +116,17 @@ async fn run(state: &AppState, who: &Authenticated, q: ReportQuery) -> ApiResult
         None => who.visible_inboxes(state).await?,
     };
     let hours = inbox_hours(&state.store, who.account(), inboxes.as_deref()).await?;
-    let rows = state
-        .store
-        .report_events(
-            who.account(),
-            ReportScope {
-                from: period.start(),
-                to: period.end(),
-                inboxes,
-            },
-        )
-        .await?;
-    let report = reports::compute(&rows, &period, &filters, &hours);
+    let facts = reports::rollup::read(
+        &state.store,
+        who.account(),
+        ReportScope {
+            from: period.start(),
+            to: period.end(),
+            inboxes,
+        },
+    )
+    .await?;
+    let report = reports::aggregate(&facts, &period, &filters, &hours);
     Ok(Computed {
         period,
         report,

@@ -1,15 +1,18 @@
 //! Reports: who answers, how fast, and how the bots do, computed from the append-only events.
 //!
-//! The definitions are in `docs/reports.md`; this module is their one implementation. It is
-//! pure: it takes the events the store read ([`crate::store::Store::report_events`]: every event
-//! of each conversation active in the range, from its start up to the range end), replays each
-//! conversation in time order, and returns tables. It must not read the store or know HTTP.
+//! The definitions are in `docs/reports.md`; this module is their one implementation.
 //!
+//! - [`facts`]: one conversation's events replayed into its facts, each with its time (pure).
+//!   Stored per conversation as its *rollup*, recomputed only when it gets new events.
+//! - [`rollup`]: bringing rollups up to date with the events, and reading a range's.
+//! - [`aggregate`]: the facts of a range's conversations into every table of a [`Report`]
+//!   (pure); [`compute`] is the same straight from events.
 //! - [`Period`]: the date range in a time zone, and the local day of an instant.
-//! - [`compute`]: the replay, giving a [`Report`] with every table.
 //! - [`csv`]: the tables as CSV.
 
 pub mod csv;
+pub mod facts;
+pub mod rollup;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -22,7 +25,8 @@ use utoipa::ToSchema;
 
 use crate::chatflows::availability::Availability;
 use crate::domain::{AgentId, ChannelId, ChatflowId, ConversationId, InboxId, TeamId};
-use crate::store::{ReportEventKind, ReportEventRow};
+use crate::store::ReportEventRow;
+use facts::{ConversationFacts, Nanos, Outcome, nanos};
 
 /// Longest range a report covers, in days (a leap year).
 pub const MAX_DAYS: i32 = 366;
@@ -138,91 +142,6 @@ pub struct Filters {
     pub team: Option<TeamId>,
     pub agent: Option<AgentId>,
     pub channel: Option<ChannelId>,
-}
-
-/// Outcome of a bot run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Completed,
-    HandedOff,
-    Abandoned,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StepKind {
-    Entered,
-    Completed,
-    Abandoned,
-    HandedOff,
-}
-
-/// An event as the replay reads it.
-#[derive(Debug, Clone)]
-enum Fact<'r> {
-    Created {
-        channel: Option<ChannelId>,
-        channel_kind: Option<&'r str>,
-    },
-    Assigned {
-        assignee: Option<AgentId>,
-        team: Option<TeamId>,
-    },
-    StatusChanged {
-        closed: bool,
-    },
-    MessageIn,
-    MessageOut,
-    BotStep {
-        chatflow: ChatflowId,
-        step: &'r str,
-        kind: StepKind,
-    },
-    BotFinished {
-        chatflow: ChatflowId,
-        outcome: Outcome,
-    },
-}
-
-impl<'r> Fact<'r> {
-    /// `None` for an event whose data is not as written.
-    fn from_row(row: &'r ReportEventRow) -> Option<Self> {
-        let word = row.word.as_deref();
-        Some(match row.kind {
-            ReportEventKind::Created => Fact::Created {
-                channel: row.ref_id.map(ChannelId),
-                channel_kind: word,
-            },
-            ReportEventKind::Assigned => Fact::Assigned {
-                assignee: row.ref_id.map(AgentId),
-                team: row.team_id,
-            },
-            ReportEventKind::StatusChanged => Fact::StatusChanged {
-                closed: word? == "closed",
-            },
-            ReportEventKind::MessageReceived => Fact::MessageIn,
-            ReportEventKind::MessageSent => Fact::MessageOut,
-            ReportEventKind::BotStep => Fact::BotStep {
-                chatflow: ChatflowId(row.ref_id?),
-                step: row.step.as_deref()?,
-                kind: match word? {
-                    "entered" => StepKind::Entered,
-                    "completed" => StepKind::Completed,
-                    "abandoned" => StepKind::Abandoned,
-                    "handed_off" => StepKind::HandedOff,
-                    _ => return None,
-                },
-            },
-            ReportEventKind::BotFinished => Fact::BotFinished {
-                chatflow: ChatflowId(row.ref_id?),
-                outcome: match word? {
-                    "completed" => Outcome::Completed,
-                    "handed_off" => Outcome::HandedOff,
-                    "abandoned" => Outcome::Abandoned,
-                    _ => return None,
-                },
-            },
-        })
-    }
 }
 
 /// The office hours of each inbox, for the office-hours variant; an inbox left out is always
@@ -349,29 +268,10 @@ struct StepAcc {
 }
 
 struct Run {
-    started: OffsetDateTime,
+    started: Nanos,
     outcome: Option<Outcome>,
     /// Steps in the order first entered.
     steps: Vec<(String, StepAcc)>,
-}
-
-/// A resolution cycle: from the conversation's start or its latest reopening.
-struct Cycle {
-    start: OffsetDateTime,
-    contact_wrote: bool,
-    answered: bool,
-    last_handoff: Option<OffsetDateTime>,
-}
-
-impl Cycle {
-    fn new(start: OffsetDateTime) -> Self {
-        Self {
-            start,
-            contact_wrote: false,
-            answered: false,
-            last_handoff: None,
-        }
-    }
 }
 
 /// Which new-conversations table a count belongs to.
@@ -385,148 +285,88 @@ enum DayTable {
 /// A new-conversations count's place: local day, the channel, inbox or team, and the table.
 type DayKey = (String, Option<uuid::Uuid>, DayTable);
 
-/// Computes every table of the report from the events the store read, in its order:
-/// grouped by conversation, each conversation's events by time, then id.
+/// Computes every table of the report by replaying events: grouped by conversation, each
+/// conversation's events by time, then id (as [`crate::store::Store::report_history`] gives
+/// them). The same as [`aggregate`] over each conversation's [`facts::derive`].
 pub fn compute(
     rows: &[ReportEventRow],
     period: &Period,
     filters: &Filters,
     hours: &InboxHours,
 ) -> Report {
-    let by_conversation = rows.chunk_by(|a, b| a.conversation_id == b.conversation_id);
+    let facts: Vec<ConversationFacts> = rows
+        .chunk_by(|a, b| a.conversation_id == b.conversation_id)
+        .map(facts::derive)
+        .collect();
+    aggregate(&facts, period, filters, hours)
+}
+
+/// Computes every table of the report from the conversations' facts (their rollups): each
+/// fact in the range counts, with the values a later event could change (the first team, a
+/// run's outcome, a step's activity) as they stood at the range's end.
+pub fn aggregate(
+    conversations: &[ConversationFacts],
+    period: &Period,
+    filters: &Filters,
+    hours: &InboxHours,
+) -> Report {
+    let (start, end) = (nanos(period.start()), nanos(period.end()));
+    let in_range = |at: Nanos| start <= at && at < end;
+    let before_end = |at: &Nanos| *at < end;
     let mut created: BTreeMap<DayKey, (Option<String>, u64)> = BTreeMap::new();
     let mut agents: HashMap<Option<AgentId>, AgentAcc> = HashMap::new();
     let mut runs: Vec<(ChatflowId, Run)> = Vec::new();
 
-    for events in by_conversation {
-        let Some(first) = events.first() else {
-            continue;
-        };
-        let conversation = first.conversation_id;
-        let inbox = events.iter().find_map(|e| e.inbox_id);
+    for facts in conversations {
+        let inbox = facts.inbox.map(InboxId);
         if filters.inbox.is_some() && inbox != filters.inbox {
             continue;
         }
-        let mut channel: Option<ChannelId> = None;
-        let mut channel_kind: Option<String> = None;
-        let mut created_at: Option<OffsetDateTime> = None;
-        let mut first_team: Option<TeamId> = None;
-        let mut team: Option<TeamId> = None;
-        let mut assignee: Option<AgentId> = None;
-        let mut closed = false;
-        let mut cycle = Cycle::new(first.occurred_at);
-        let mut conversation_runs: HashMap<ChatflowId, Run> = HashMap::new();
+        let conversation = ConversationId(facts.conversation);
+        let channel = facts.channel.map(ChannelId);
         let availability = inbox.and_then(|i| hours.get(&i));
-        let office = |from: OffsetDateTime, to: OffsetDateTime| match availability {
-            Some(a) => a.open_seconds_between(from, to),
-            None => (to - from).whole_seconds(),
+        let office = |since: Nanos, at: Nanos| match (availability, instant(since), instant(at)) {
+            (Some(a), Some(since), Some(at)) => a.open_seconds_between(since, at),
+            _ => seconds(since, at),
+        };
+        let agent_counts = |team: Option<uuid::Uuid>, agent: Option<uuid::Uuid>| {
+            counts_for(filters, channel, team.map(TeamId), agent.map(AgentId))
         };
 
-        for event in events {
-            let Some(fact) = Fact::from_row(event) else {
-                continue;
-            };
-            let at = event.occurred_at;
-            let in_range = period.contains(at);
-            match fact {
-                Fact::Created {
-                    channel: c,
-                    channel_kind: k,
-                } => {
-                    channel = c;
-                    channel_kind = k.map(str::to_owned);
-                    created_at = Some(at);
-                    cycle = Cycle::new(at);
-                }
-                Fact::Assigned {
-                    assignee: a,
-                    team: t,
-                } => {
-                    assignee = a;
-                    team = t;
-                    if first_team.is_none() {
-                        first_team = t;
-                    }
-                }
-                Fact::StatusChanged { closed: to_closed } => {
-                    if to_closed && !closed {
-                        let who = event.agent_id.or(assignee);
-                        if in_range && counts_for(filters, channel, team, who) {
-                            let acc = agents.entry(who).or_default();
-                            acc.time_to_close.push((at - cycle.start).whole_seconds());
-                            acc.time_to_close_office.push(office(cycle.start, at));
-                        }
-                    } else if !to_closed && closed {
-                        cycle = Cycle::new(at);
-                    }
-                    closed = to_closed;
-                }
-                Fact::MessageIn => cycle.contact_wrote = true,
-                Fact::MessageOut => {
-                    // Bot and system messages carry no agent: they are not human replies.
-                    let Some(agent) = event.agent_id else {
-                        continue;
-                    };
-                    let counted = in_range && counts_for(filters, channel, team, Some(agent));
-                    if counted {
-                        let acc = agents.entry(Some(agent)).or_default();
-                        acc.replies += 1;
-                        acc.conversations.insert(conversation);
-                    }
-                    if !cycle.answered {
-                        cycle.answered = true;
-                        if cycle.contact_wrote && counted {
-                            let clock = cycle
-                                .last_handoff
-                                .map_or(cycle.start, |h| h.max(cycle.start));
-                            let acc = agents.entry(Some(agent)).or_default();
-                            acc.first_response.push((at - clock).whole_seconds());
-                            acc.first_response_office.push(office(clock, at));
-                        }
-                    }
-                }
-                Fact::BotStep {
-                    chatflow,
-                    step,
-                    kind,
-                } => {
-                    let run = conversation_runs.entry(chatflow).or_insert_with(|| Run {
-                        started: at,
-                        outcome: None,
-                        steps: Vec::new(),
-                    });
-                    let index = match run.steps.iter().position(|(s, _)| s == step) {
-                        Some(i) => i,
-                        None => {
-                            run.steps.push((step.to_owned(), StepAcc::default()));
-                            run.steps.len() - 1
-                        }
-                    };
-                    if let Some((_, acc)) = run.steps.get_mut(index) {
-                        match kind {
-                            StepKind::Entered => acc.entered = true,
-                            StepKind::Completed => acc.completed = true,
-                            StepKind::HandedOff => acc.handed_off = true,
-                            StepKind::Abandoned => acc.abandoned = true,
-                        }
-                    }
-                }
-                Fact::BotFinished { chatflow, outcome } => {
-                    if let Some(run) = conversation_runs.get_mut(&chatflow) {
-                        run.outcome.get_or_insert(outcome);
-                    }
-                    if outcome == Outcome::HandedOff {
-                        cycle.last_handoff = Some(at);
-                    }
-                }
+        for reply in &facts.replies {
+            if in_range(reply.at) && agent_counts(reply.team, Some(reply.agent)) {
+                let acc = agents.entry(Some(AgentId(reply.agent))).or_default();
+                acc.replies += 1;
+                acc.conversations.insert(conversation);
+            }
+        }
+        for first in &facts.first_responses {
+            if in_range(first.at) && agent_counts(first.team, first.agent) {
+                let acc = agents.entry(first.agent.map(AgentId)).or_default();
+                acc.first_response.push(seconds(first.since, first.at));
+                acc.first_response_office
+                    .push(office(first.since, first.at));
+            }
+        }
+        for close in &facts.closes {
+            if in_range(close.at) && agent_counts(close.team, close.agent) {
+                let acc = agents.entry(close.agent.map(AgentId)).or_default();
+                acc.time_to_close.push(seconds(close.since, close.at));
+                acc.time_to_close_office.push(office(close.since, close.at));
             }
         }
 
         let channel_ok = filters.channel.is_none() || channel == filters.channel;
-        if let Some(at) = created_at
-            && period.contains(at)
+        // The first team as it stood at the range's end.
+        let first_team = facts
+            .first_team
+            .filter(|(_, given)| before_end(given))
+            .map(|(team, _)| TeamId(team));
+        if let Some(at) = facts.created
+            && in_range(at)
             && channel_ok
             && (filters.team.is_none() || first_team == filters.team)
+            && let Some(at) = instant(at)
         {
             let day = period.day_of(at).to_string();
             let mut bump = |key: Option<uuid::Uuid>, table: DayTable, kind: Option<String>| {
@@ -535,19 +375,39 @@ pub fn compute(
                     .or_insert((kind, 0));
                 entry.1 += 1;
             };
-            bump(
-                channel.map(|c| c.0),
-                DayTable::Channel,
-                channel_kind.clone(),
-            );
-            bump(inbox.map(|i| i.0), DayTable::Inbox, None);
+            bump(facts.channel, DayTable::Channel, facts.channel_kind.clone());
+            bump(facts.inbox, DayTable::Inbox, None);
             bump(first_team.map(|t| t.0), DayTable::Team, None);
         }
         if channel_ok {
             runs.extend(
-                conversation_runs
-                    .into_iter()
-                    .filter(|(_, run)| period.contains(run.started)),
+                facts
+                    .runs
+                    .iter()
+                    .filter(|run| in_range(run.started))
+                    .map(|run| {
+                        let steps = run
+                            .steps
+                            .iter()
+                            .filter(|s| before_end(&s.seen))
+                            .map(|s| {
+                                let did = |at: &Option<Nanos>| at.as_ref().is_some_and(before_end);
+                                let acc = StepAcc {
+                                    entered: did(&s.entered),
+                                    completed: did(&s.completed),
+                                    handed_off: did(&s.handed_off),
+                                    abandoned: did(&s.abandoned),
+                                };
+                                (s.step.clone(), acc)
+                            })
+                            .collect();
+                        let run_now = Run {
+                            started: run.started,
+                            outcome: run.outcome.filter(|(_, at)| before_end(at)).map(|(o, _)| o),
+                            steps,
+                        };
+                        (ChatflowId(run.chatflow), run_now)
+                    }),
             );
         }
     }
@@ -585,6 +445,15 @@ pub fn compute(
         .sort_by_key(|row| (row.agent_id.is_none(), row.agent_id));
     (report.bots, report.bot_steps) = bot_tables(runs);
     report
+}
+
+/// Whole seconds from `since` to `at` (towards zero, as `Duration::whole_seconds`).
+fn seconds(since: Nanos, at: Nanos) -> i64 {
+    i64::try_from((at - since) / 1_000_000_000).unwrap_or(i64::MAX)
+}
+
+fn instant(at: Nanos) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(at).ok()
 }
 
 /// Whether an agent-table fact passes the channel, team and agent filters.

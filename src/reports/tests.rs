@@ -4,6 +4,7 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::*;
+use crate::store::ReportEventKind;
 
 /// A row as the store gives it; `a`, `b`, `c` as the store's writers put `data`: the
 /// reference id, then the team id or the word, then the step kind (docs/reports.md).
@@ -351,4 +352,136 @@ fn bot_runs_count_outcomes_and_drop_off_per_step() {
         .collect();
     assert_eq!(steps, [("hello", 4, 0), ("ask", 4, 2), ("bye", 1, 0)]);
     assert_eq!(r.bot_steps[1].drop_off_rate, Some(0.5));
+}
+
+/// The rollup promise (docs/reports.md "Rollups"): facts derived once from a conversation's
+/// whole history, stored and read back, give for any range exactly what replaying only the
+/// events before the range's end gives, even when what happened later (a team given, a bot
+/// run's outcome, a step, a reopening, a reply) is in the facts.
+#[test]
+fn rollups_of_whole_histories_give_what_replaying_up_to_each_range_end_gives() {
+    let (ana, bob) = (AgentId::new(), AgentId::new());
+    let (sales, support) = (TeamId::new(), TeamId::new());
+    let flow = ChatflowId::new();
+    let mut rows = Vec::new();
+
+    // Created on the 2nd; bot run handed off on the 3rd at step "ask"; team only on the 4th;
+    // answered by ana, reassigned to bob, closed; reopened on the 6th, answered by bob, closed
+    // by the system on the 7th.
+    let mut h = History::new();
+    h.created(ChannelId::new(), datetime!(2026-11-02 23:30 UTC));
+    h.contact(datetime!(2026-11-02 23:31 UTC));
+    h.step(flow, "hello", "entered", datetime!(2026-11-02 23:31 UTC));
+    h.step(flow, "hello", "completed", datetime!(2026-11-02 23:32 UTC));
+    h.step(flow, "ask", "entered", datetime!(2026-11-03 00:10 UTC));
+    h.step(flow, "ask", "handed_off", datetime!(2026-11-03 00:20 UTC));
+    h.finished(flow, "handed_off", datetime!(2026-11-03 00:20 UTC));
+    h.assign(
+        None,
+        Some(ana),
+        Some(sales),
+        datetime!(2026-11-04 08:00 UTC),
+    );
+    h.reply(Some(ana), datetime!(2026-11-04 09:00 UTC));
+    h.assign(
+        Some(ana),
+        Some(bob),
+        Some(support),
+        datetime!(2026-11-04 10:00 UTC),
+    );
+    h.reply(Some(bob), datetime!(2026-11-04 10:30 UTC));
+    h.status(Some(bob), "open", "closed", datetime!(2026-11-04 11:00 UTC));
+    h.status(None, "closed", "open", datetime!(2026-11-06 12:00 UTC));
+    h.contact(datetime!(2026-11-06 12:00 UTC));
+    h.reply(Some(bob), datetime!(2026-11-06 12:15:30.5 UTC));
+    h.status(None, "open", "closed", datetime!(2026-11-07 12:00 UTC));
+    rows.extend(h.rows);
+
+    // A second conversation, never created in the events (its creation predates them).
+    let mut g = History::new();
+    g.contact(datetime!(2026-11-03 10:00 UTC));
+    g.reply(Some(ana), datetime!(2026-11-03 10:05 UTC));
+    g.status(Some(ana), "open", "closed", datetime!(2026-11-05 10:00 UTC));
+    rows.extend(g.rows);
+    rows.sort_by_key(|r| (r.conversation_id, r.occurred_at, r.id));
+
+    let stored: Vec<facts::ConversationFacts> = rows
+        .chunk_by(|a, b| a.conversation_id == b.conversation_id)
+        .map(|history| {
+            let bytes = facts::encode(&facts::derive(history)).unwrap();
+            facts::decode(&bytes).unwrap()
+        })
+        .collect();
+    let filters = [
+        Filters::default(),
+        Filters {
+            team: Some(sales),
+            ..Filters::default()
+        },
+        Filters {
+            team: Some(support),
+            ..Filters::default()
+        },
+        Filters {
+            agent: Some(bob),
+            ..Filters::default()
+        },
+    ];
+    let mut compared = 0;
+    for (from, to) in [
+        ("2026-11-02", "2026-11-02"),
+        ("2026-11-02", "2026-11-03"),
+        ("2026-11-03", "2026-11-04"),
+        ("2026-11-04", "2026-11-05"),
+        ("2026-11-06", "2026-11-06"),
+        ("2026-11-01", "2026-11-30"),
+    ] {
+        for tz in ["UTC", "America/New_York", "Asia/Kathmandu"] {
+            let p = period(from, to, tz);
+            let before_end: Vec<ReportEventRow> = rows
+                .iter()
+                .filter(|r| r.occurred_at < p.end())
+                .cloned()
+                .collect();
+            for f in &filters {
+                let replayed = compute(&before_end, &p, f, &InboxHours::new());
+                let rolled_up = aggregate(&stored, &p, f, &InboxHours::new());
+                assert_eq!(rolled_up, replayed, "{from}..{to} {tz} {f:?}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 72);
+    // And the comparison is not of empty reports: the 2nd..3rd in UTC has the bot run handed
+    // off, the conversation created, and no team yet (given on the 4th).
+    let early = aggregate(
+        &stored,
+        &period("2026-11-02", "2026-11-03", "UTC"),
+        &Filters::default(),
+        &InboxHours::new(),
+    );
+    assert_eq!(early.bots[0].handed_off, 1);
+    assert_eq!(early.conversations_by_team[0].key, None);
+    let all = aggregate(
+        &stored,
+        &period("2026-11-01", "2026-11-30", "UTC"),
+        &Filters::default(),
+        &InboxHours::new(),
+    );
+    assert_eq!(all.conversations_by_team[0].key, Some(sales.0));
+    // bob: first response of the reopened cycle, from 12:00:00 to 12:15:30.5 = 930 s.
+    assert_eq!(
+        agent_row(&all, Some(bob)).first_response.median_seconds,
+        Some(930)
+    );
+}
+
+#[test]
+fn a_rollup_of_another_format_is_not_read() {
+    let bytes = facts::encode(&facts::ConversationFacts::default()).unwrap();
+    assert!(facts::decode(&bytes).is_some());
+    let mut other = bytes.clone();
+    other[0] = facts::FORMAT + 1;
+    assert!(facts::decode(&other).is_none());
+    assert!(facts::decode(&[]).is_none());
 }

@@ -47,6 +47,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "email_in",
         sql: include_str!("../../migrations/postgres/0008_email_in.sql"),
     },
+    Migration {
+        version: 9,
+        name: "report_rollups",
+        sql: include_str!("../../migrations/postgres/0009_report_rollups.sql"),
+    },
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -84,5 +89,10 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "email_in",
         sql: include_str!("../../migrations/sqlite/0008_email_in.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "report_rollups",
+        sql: include_str!("../../migrations/sqlite/0009_report_rollups.sql"),
     },
 ];

@@ -551,16 +551,55 @@ pub trait Store: Send + Sync + 'static {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
-    /// What reports read (docs/reports.md "What a report reads"): every event of the kinds in
-    /// [`REPORT_EVENT_KINDS`] of each conversation that has at least one event in
-    /// `[scope.from, scope.to)`, from that conversation's first event up to (not at) `scope.to`,
-    /// ordered by conversation, then time, then id. Only conversations of `scope.inboxes` when
-    /// given.
-    async fn report_events(
+    /// Conversations whose report rollup is behind their report events (docs/reports.md
+    /// "Rollups"), of `account` (every account when `None`), after `after` in conversation id
+    /// order, at most `limit`.
+    async fn report_pending(
+        &self,
+        account: Option<AccountId>,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingRollup>>;
+    /// Every event of the kinds in [`REPORT_EVENT_KINDS`] of these conversations of `account`, their whole
+    /// history, ordered by conversation, then time, then id.
+    async fn report_history(
+        &self,
+        account: AccountId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<ReportEventRow>>;
+    /// Stores rollups, each only when its `version` is newer than the one stored (so of two
+    /// nodes settling one conversation at once, the later events win).
+    async fn save_report_rollups(&self, rollups: &[ReportRollup]) -> StoreResult<()>;
+    /// The stored facts of each conversation with events in `[scope.from, scope.to)`: its first
+    /// event before `scope.to` and its last at or after `scope.from`. Only conversations of
+    /// `scope.inboxes` when given.
+    async fn report_rollups(
         &self,
         account: AccountId,
         scope: ReportScope,
-    ) -> StoreResult<Vec<ReportEventRow>>;
+    ) -> StoreResult<Vec<Vec<u8>>>;
+}
+
+/// A conversation whose report rollup is behind its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRollup {
+    pub account: AccountId,
+    pub conversation: ConversationId,
+    /// How many report events it had when read: a rollup computed from its events now is
+    /// current at least up to this.
+    pub version: i64,
+}
+
+/// One conversation's report facts (`reports::facts`, encoded), ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRollup {
+    pub conversation: ConversationId,
+    pub version: i64,
+    pub inbox: Option<InboxId>,
+    /// Its first and last report event; `None` when it has none.
+    pub first_at: Option<OffsetDateTime>,
+    pub last_at: Option<OffsetDateTime>,
+    pub facts: Vec<u8>,
 }
 
 /// The event kinds reports read.
@@ -574,13 +613,12 @@ pub const REPORT_EVENT_KINDS: &[&str] = &[
     "bot.finished",
 ];
 
-/// Which events a report reads.
+/// Which conversations' rollups a report reads.
 #[derive(Debug, Clone)]
 pub struct ReportScope {
     /// Start of the range, inclusive.
     pub from: OffsetDateTime,
-    /// End of the range, exclusive: no event at or after it is read, so a past range's report
-    /// never changes.
+    /// End of the range, exclusive.
     pub to: OffsetDateTime,
     /// Only conversations of these inboxes; `None`: every inbox of the account.
     pub inboxes: Option<Vec<InboxId>>,

@@ -25,6 +25,7 @@ mod migrations;
 mod outbox;
 mod paging;
 mod realtime;
+mod rollups;
 mod sessions_tokens;
 mod store_url;
 mod teams_inboxes;

@@ -13,10 +13,7 @@ use uuid::Uuid;
 use super::rows::{actor_agent, actor_columns};
 use super::{ListQuery, execute, micros, not_found, now, query, query_one, query_opt, rows};
 use crate::domain::*;
-use crate::store::{
-    Appended, MAX_PAGE_SIZE, Page, PageRequest, REPORT_EVENT_KINDS, ReportEventKind,
-    ReportEventRow, ReportScope, StoreError, StoreResult,
-};
+use crate::store::{Appended, MAX_PAGE_SIZE, Page, PageRequest, StoreError, StoreResult};
 
 /// A report event as the writers here record it.
 pub(super) struct ReportEvent<'a> {
@@ -854,82 +851,4 @@ pub(super) async fn list_events(
     .iter()
     .map(rows::event)
     .collect()
-}
-
-pub(super) async fn report_events(
-    pool: &Pool,
-    account: AccountId,
-    scope: ReportScope,
-) -> StoreResult<Vec<ReportEventRow>> {
-    let mut client = pool.get().await?;
-    let inboxes: Option<Vec<Uuid>> = scope
-        .inboxes
-        .map(|inboxes| inboxes.into_iter().map(|i| i.0).collect());
-    let kinds: Vec<&str> = REPORT_EVENT_KINDS.to_vec();
-    let tx = client.transaction().await?;
-    // A month of a busy account is a few hundred thousand rows: sort them in memory. JIT
-    // compiling costs more (100 ms and up) than it saves on a query of this size.
-    tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
-        .await?;
-    // The conversations active in the range first (by time), then each one's history by
-    // conversation through events_account_conversation_idx (LATERAL, fenced by OFFSET 0: the
-    // planner, misjudging how many conversations are active, would otherwise hash-join a scan
-    // of every older event, a cost that grows with the account's whole history instead of with
-    // the range). Only the fields reports use leave the server, typed, so the client parses no
-    // JSON and no id text. Columns are read by position: by name costs a lookup per cell.
-    let rows = query(
-        &tx,
-        "WITH active AS ( \
-             SELECT DISTINCT conversation_id FROM events \
-             WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
-               AND conversation_id IS NOT NULL \
-               AND ($4::uuid[] IS NULL OR inbox_id = ANY($4)) \
-         ) \
-         SELECT e.* FROM active CROSS JOIN LATERAL ( \
-           SELECT e.id, array_position($5::text[], e.kind) AS k, e.conversation_id, \
-             e.inbox_id, e.agent_id, e.occurred_at, \
-             (CASE e.kind \
-               WHEN 'conversation.created' THEN e.data->>'channel_id' \
-               WHEN 'conversation.assigned' THEN e.data->>'assignee_id' \
-               WHEN 'bot.step' THEN e.data->>'chatflow_id' \
-               WHEN 'bot.finished' THEN e.data->>'chatflow_id' END)::uuid AS ref_id, \
-             (CASE e.kind WHEN 'conversation.assigned' THEN e.data->>'team_id' END)::uuid \
-               AS team_id, \
-             CASE e.kind \
-               WHEN 'conversation.created' THEN e.data->>'channel_kind' \
-               WHEN 'conversation.status_changed' THEN e.data->>'to' \
-               WHEN 'bot.step' THEN e.data->>'kind' \
-               WHEN 'bot.finished' THEN e.data->>'outcome' END AS word, \
-             CASE e.kind WHEN 'bot.step' THEN e.data->>'step' END AS step \
-           FROM events e \
-           WHERE e.account_id = $1 AND e.conversation_id = active.conversation_id \
-             AND e.occurred_at < $3 AND e.kind = ANY($5) \
-             AND ($4::uuid[] IS NULL OR e.inbox_id = ANY($4)) \
-           OFFSET 0 \
-         ) e \
-         ORDER BY e.conversation_id, e.occurred_at, e.id",
-        &[&account.0, &scope.from, &scope.to, &inboxes, &kinds],
-    )
-    .await?;
-    tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            let code: i32 = r.try_get(1)?;
-            let kind = ReportEventKind::from_code(i64::from(code)).ok_or_else(|| {
-                StoreError::backend(std::io::Error::other("report event of an unread kind"))
-            })?;
-            Ok(ReportEventRow {
-                id: r.try_get(0)?,
-                kind,
-                conversation_id: ConversationId(r.try_get(2)?),
-                inbox_id: r.try_get::<_, Option<Uuid>>(3)?.map(InboxId),
-                agent_id: r.try_get::<_, Option<Uuid>>(4)?.map(AgentId),
-                occurred_at: r.try_get(5)?,
-                ref_id: r.try_get(6)?,
-                team_id: r.try_get::<_, Option<Uuid>>(7)?.map(TeamId),
-                word: r.try_get(8)?,
-                step: r.try_get(9)?,
-            })
-        })
-        .collect()
 }

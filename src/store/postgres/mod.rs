@@ -22,6 +22,7 @@ mod inboxes;
 mod migrate;
 mod outbox;
 mod realtime;
+mod reports;
 mod rows;
 
 use std::time::Duration;
@@ -734,11 +735,29 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<Event>> {
         conversations::list_events(&self.pool, account, after_id, limit).await
     }
-    async fn report_events(
+    async fn report_pending(
+        &self,
+        account: Option<AccountId>,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingRollup>> {
+        reports::report_pending(&self.pool, account, after, limit).await
+    }
+    async fn report_history(
+        &self,
+        account: AccountId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<ReportEventRow>> {
+        reports::report_history(&self.pool, account, conversations).await
+    }
+    async fn save_report_rollups(&self, rollups: &[ReportRollup]) -> StoreResult<()> {
+        reports::save_report_rollups(&self.pool, rollups).await
+    }
+    async fn report_rollups(
         &self,
         account: AccountId,
         scope: ReportScope,
-    ) -> StoreResult<Vec<ReportEventRow>> {
-        conversations::report_events(&self.pool, account, scope).await
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        reports::report_rollups(&self.pool, account, scope).await
     }
 }

@@ -10,10 +10,7 @@ use time::OffsetDateTime;
 use super::columns::{Json, SqlUuid, Ts, actor_columns, actor_from, now, truncate};
 use super::{Fail, Filter, actor_agent, into_page, invalid, not_found, require_ref};
 use crate::domain::*;
-use crate::store::{
-    MAX_PAGE_SIZE, Page, PageRequest, REPORT_EVENT_KINDS, ReportEventKind, ReportEventRow,
-    ReportScope,
-};
+use crate::store::{MAX_PAGE_SIZE, Page, PageRequest};
 
 pub(super) const CONVERSATION_COLUMNS: &str = "id, account_id, inbox_id, channel_id, contact_id, status, \
     assignee_id, team_id, subject, last_seq, created_at, updated_at";
@@ -632,74 +629,4 @@ pub(super) fn get_bot_run(
         })
     })
     .optional()?)
-}
-
-pub(super) fn report_events(
-    c: &Connection,
-    account: AccountId,
-    scope: ReportScope,
-) -> Result<Vec<ReportEventRow>, Fail> {
-    let inboxes = scope.inboxes.map(Json);
-    let kinds = Json(REPORT_EVENT_KINDS);
-    let rows = c
-        .prepare_cached(
-            // `k` numbers the kinds as REPORT_EVENT_KINDS lists them (ReportEventKind::from_code).
-            "WITH active AS (
-                 SELECT DISTINCT conversation_id FROM events
-                 WHERE account_id = ?1 AND occurred_at >= ?2 AND occurred_at < ?3
-                   AND conversation_id IS NOT NULL
-                   AND (?4 IS NULL OR inbox_id IN (SELECT value FROM json_each(?4)))
-             )
-             SELECT e.id, e.conversation_id, e.inbox_id, e.agent_id, e.occurred_at,
-               CASE e.kind
-                 WHEN 'conversation.created' THEN 1
-                 WHEN 'conversation.assigned' THEN 2
-                 WHEN 'conversation.status_changed' THEN 3
-                 WHEN 'message.received' THEN 4
-                 WHEN 'message.sent' THEN 5
-                 WHEN 'bot.step' THEN 6
-                 WHEN 'bot.finished' THEN 7 END AS k,
-               CASE e.kind
-                 WHEN 'conversation.created' THEN json_extract(e.data, '$.channel_id')
-                 WHEN 'conversation.assigned' THEN json_extract(e.data, '$.assignee_id')
-                 WHEN 'bot.step' THEN json_extract(e.data, '$.chatflow_id')
-                 WHEN 'bot.finished' THEN json_extract(e.data, '$.chatflow_id') END AS ref_id,
-               CASE e.kind
-                 WHEN 'conversation.assigned' THEN json_extract(e.data, '$.team_id') END
-                 AS team_id,
-               CASE e.kind
-                 WHEN 'conversation.created' THEN json_extract(e.data, '$.channel_kind')
-                 WHEN 'conversation.status_changed' THEN json_extract(e.data, '$.to')
-                 WHEN 'bot.step' THEN json_extract(e.data, '$.kind')
-                 WHEN 'bot.finished' THEN json_extract(e.data, '$.outcome') END AS word,
-               CASE e.kind WHEN 'bot.step' THEN json_extract(e.data, '$.step') END AS step
-             FROM active JOIN events e
-               ON e.account_id = ?1 AND e.conversation_id = active.conversation_id
-              AND e.occurred_at < ?3
-             WHERE e.kind IN (SELECT value FROM json_each(?5))
-               AND (?4 IS NULL OR e.inbox_id IN (SELECT value FROM json_each(?4)))
-             ORDER BY e.conversation_id, e.occurred_at, e.id",
-        )?
-        .query_map(
-            params![account, Ts(scope.from), Ts(scope.to), inboxes, kinds],
-            |r| {
-                let code: i64 = r.get("k")?;
-                let kind = ReportEventKind::from_code(code)
-                    .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(5, code))?;
-                Ok(ReportEventRow {
-                    id: r.get("id")?,
-                    kind,
-                    conversation_id: r.get("conversation_id")?,
-                    inbox_id: r.get("inbox_id")?,
-                    agent_id: r.get("agent_id")?,
-                    occurred_at: r.get::<_, Ts>("occurred_at")?.0,
-                    ref_id: r.get::<_, Option<SqlUuid>>("ref_id")?.map(|u| u.0),
-                    team_id: r.get("team_id")?,
-                    word: r.get("word")?,
-                    step: r.get("step")?,
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
 }

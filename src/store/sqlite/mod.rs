@@ -22,6 +22,7 @@ mod inboxes;
 mod outbox;
 mod people;
 mod realtime;
+mod reports;
 mod tickets;
 
 use std::path::Path;
@@ -1055,12 +1056,35 @@ impl Store for SqliteStore {
         self.read(move |c| conversations::list_events(c, account, after_id, limit))
             .await
     }
-    async fn report_events(
+    async fn report_pending(
+        &self,
+        account: Option<AccountId>,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingRollup>> {
+        self.read(move |c| reports::report_pending(c, account, after, limit))
+            .await
+    }
+    async fn report_history(
+        &self,
+        account: AccountId,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<ReportEventRow>> {
+        let conversations = conversations.to_vec();
+        self.read(move |c| reports::report_history(c, account, &conversations))
+            .await
+    }
+    async fn save_report_rollups(&self, rollups: &[ReportRollup]) -> StoreResult<()> {
+        let rollups = rollups.to_vec();
+        self.write(move |c| reports::save_report_rollups(c, &rollups))
+            .await
+    }
+    async fn report_rollups(
         &self,
         account: AccountId,
         scope: ReportScope,
-    ) -> StoreResult<Vec<ReportEventRow>> {
-        self.read(move |c| conversations::report_events(c, account, scope))
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        self.read(move |c| reports::report_rollups(c, account, scope))
             .await
     }
 }
