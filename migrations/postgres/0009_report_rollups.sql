@@ -13,6 +13,14 @@ CREATE TABLE report_marks (
     settled         bigint NOT NULL DEFAULT 0
 ) WITH (fillfactor = 50);
 
+-- The conversations whose rollup may be behind: a row is added with the first unsettled event
+-- (ON CONFLICT DO NOTHING: no write when it is already there) and removed by the settle that
+-- catches up, so finding what to settle costs what is pending, not every conversation.
+CREATE TABLE report_dirty (
+    conversation_id uuid PRIMARY KEY,
+    account_id      uuid NOT NULL
+);
+
 CREATE TABLE report_rollups (
     conversation_id uuid        PRIMARY KEY,
     account_id      uuid        NOT NULL,
@@ -30,6 +38,9 @@ BEGIN
     INSERT INTO report_marks (conversation_id, account_id, written)
     VALUES (NEW.conversation_id, NEW.account_id, 1)
     ON CONFLICT (conversation_id) DO UPDATE SET written = report_marks.written + 1;
+    INSERT INTO report_dirty (conversation_id, account_id)
+    VALUES (NEW.conversation_id, NEW.account_id)
+    ON CONFLICT (conversation_id) DO NOTHING;
     RETURN NULL;
 END;
 $$;
@@ -50,3 +61,5 @@ WHERE conversation_id IS NOT NULL AND kind IN (
     'conversation.created', 'conversation.assigned', 'conversation.status_changed',
     'message.received', 'message.sent', 'bot.step', 'bot.finished')
 GROUP BY conversation_id, account_id;
+INSERT INTO report_dirty (conversation_id, account_id)
+SELECT conversation_id, account_id FROM report_marks;

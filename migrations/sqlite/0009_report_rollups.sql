@@ -6,6 +6,11 @@ CREATE TABLE report_marks (
     settled         INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE report_dirty (
+    conversation_id TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL
+);
+
 CREATE TABLE report_rollups (
     conversation_id TEXT    PRIMARY KEY,
     account_id      TEXT    NOT NULL,
@@ -24,6 +29,8 @@ BEGIN
     INSERT OR IGNORE INTO report_marks (conversation_id, account_id, written)
     VALUES (NEW.conversation_id, NEW.account_id, 0);
     UPDATE report_marks SET written = written + 1 WHERE conversation_id = NEW.conversation_id;
+    INSERT OR IGNORE INTO report_dirty (conversation_id, account_id)
+    VALUES (NEW.conversation_id, NEW.account_id);
 END;
 
 INSERT INTO report_marks (conversation_id, account_id, written)
@@ -33,3 +40,5 @@ WHERE conversation_id IS NOT NULL AND kind IN (
     'conversation.created', 'conversation.assigned', 'conversation.status_changed',
     'message.received', 'message.sent', 'bot.step', 'bot.finished')
 GROUP BY conversation_id, account_id;
+INSERT INTO report_dirty (conversation_id, account_id)
+SELECT conversation_id, account_id FROM report_marks;

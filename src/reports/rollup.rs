@@ -83,7 +83,7 @@ pub async fn read(
 ) -> StoreResult<Vec<ConversationFacts>> {
     settle(store, Some(account)).await?;
     let stored = store.report_rollups(account, scope).await?;
-    stored
+    let mut read = stored
         .iter()
         .map(|bytes| {
             facts::decode(bytes).ok_or_else(|| {
@@ -93,7 +93,10 @@ pub async fn read(
                 ))
             })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    // In conversation order, so equal times (bot runs started at once) sort the same each time.
+    read.sort_unstable_by_key(|f| f.conversation);
+    Ok(read)
 }
 
 /// Settles every account's rollups every `every`, for as long as the runtime runs. A failed

@@ -568,7 +568,9 @@ pub trait Store: Send + Sync + 'static {
         conversations: &[ConversationId],
     ) -> StoreResult<Vec<ReportEventRow>>;
     /// Stores rollups, each only when its `version` is newer than the one stored (so of two
-    /// nodes settling one conversation at once, the later events win).
+    /// nodes settling one conversation at once, the later events win), and marks clean the
+    /// conversations whose rollup now has every event. A conversation being written to at
+    /// that moment is left as it is (pending) rather than waited for.
     async fn save_report_rollups(&self, rollups: &[ReportRollup]) -> StoreResult<()>;
     /// The stored facts of each conversation with events in `[scope.from, scope.to)`: its first
     /// event before `scope.to` and its last at or after `scope.from`. Only conversations of

@@ -1,11 +1,13 @@
 //! Report rollups on PostgreSQL (docs/reports.md "Rollups"): which conversations' rollups are
 //! behind their events, their event histories, storing rollups and reading a range's.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::query;
+use super::{execute, query};
 use crate::domain::*;
 use crate::store::{
     PendingRollup, REPORT_EVENT_KINDS, ReportEventKind, ReportEventRow, ReportRollup, ReportScope,
@@ -19,14 +21,15 @@ pub(super) async fn report_pending(
     limit: u32,
 ) -> StoreResult<Vec<PendingRollup>> {
     let client = pool.get().await?;
-    // A scan of the narrow marks table: `written` is in no index, so the trigger's bump of it
-    // stays a HOT update on the message path (migrations/postgres/0009_report_rollups.sql).
+    // report_dirty holds only the conversations with unsettled events: this costs what is
+    // pending, not the account's size (migrations/postgres/0009_report_rollups.sql).
     let rows = query(
         &client,
-        "SELECT account_id, conversation_id, written FROM report_marks \
-         WHERE settled < written AND ($1::uuid IS NULL OR account_id = $1) \
-           AND ($2::uuid IS NULL OR conversation_id > $2) \
-         ORDER BY conversation_id LIMIT $3",
+        "SELECT d.account_id, d.conversation_id, m.written \
+         FROM report_dirty d JOIN report_marks m ON m.conversation_id = d.conversation_id \
+         WHERE ($1::uuid IS NULL OR d.account_id = $1) \
+           AND ($2::uuid IS NULL OR d.conversation_id > $2) \
+         ORDER BY d.conversation_id LIMIT $3",
         &[
             &account.map(|a| a.0),
             &after.map(|c| c.0),
@@ -106,35 +109,73 @@ pub(super) async fn save_report_rollups(pool: &Pool, rollups: &[ReportRollup]) -
     }
     let mut client = pool.get().await?;
     let ids: Vec<Uuid> = rollups.iter().map(|r| r.conversation.0).collect();
-    let versions: Vec<i64> = rollups.iter().map(|r| r.version).collect();
-    let inboxes: Vec<Option<Uuid>> = rollups.iter().map(|r| r.inbox.map(|i| i.0)).collect();
-    let firsts: Vec<Option<OffsetDateTime>> = rollups.iter().map(|r| r.first_at).collect();
-    let lasts: Vec<Option<OffsetDateTime>> = rollups.iter().map(|r| r.last_at).collect();
-    let facts: Vec<&[u8]> = rollups.iter().map(|r| r.facts.as_slice()).collect();
     let tx = client.transaction().await?;
-    // A mark moves only forwards, and only a rollup whose mark moved is written: of two nodes
-    // settling one conversation, the one that read more events wins whatever the order (the
-    // second UPDATE of a mark waits for the first's commit, then re-checks `settled <`).
-    query(
+    // Lock the marks first, so the counts read are final while this transaction lasts. A mark
+    // locked by a writer in flight is skipped: its conversation stays dirty for the next
+    // settle, and a settle never waits for (or deadlocks with) the message path.
+    let marks: HashMap<Uuid, (Uuid, i64, i64)> = query(
         &tx,
-        "WITH won AS ( \
-             UPDATE report_marks m SET settled = r.version \
-             FROM unnest($1::uuid[], $2::bigint[]) AS r(conversation_id, version) \
-             WHERE m.conversation_id = r.conversation_id AND m.settled < r.version \
-             RETURNING m.conversation_id, m.account_id \
-         ) \
-         INSERT INTO report_rollups \
-             (conversation_id, account_id, inbox_id, first_at, last_at, facts) \
-         SELECT won.conversation_id, won.account_id, r.inbox_id, r.first_at, r.last_at, r.facts \
-         FROM won JOIN unnest($1::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], \
-                              $6::bytea[]) \
-                   AS r(conversation_id, inbox_id, first_at, last_at, facts) \
-           ON r.conversation_id = won.conversation_id \
-         ON CONFLICT (conversation_id) DO UPDATE SET inbox_id = excluded.inbox_id, \
-             first_at = excluded.first_at, last_at = excluded.last_at, facts = excluded.facts",
-        &[&ids, &versions, &inboxes, &firsts, &lasts, &facts],
+        "SELECT conversation_id, account_id, written, settled FROM report_marks \
+         WHERE conversation_id = ANY($1) ORDER BY conversation_id FOR UPDATE SKIP LOCKED",
+        &[&ids],
     )
-    .await?;
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))))
+    .collect::<StoreResult<_>>()?;
+    // A rollup is stored only when computed at a higher count than the stored one (of two
+    // nodes settling one conversation, the one that read more events wins, whatever the
+    // order); the conversation is clean once its rollup has every event written.
+    let mut won: Vec<(&ReportRollup, Uuid)> = Vec::new();
+    let mut clean: Vec<Uuid> = Vec::new();
+    for rollup in rollups {
+        let Some(&(account, written, settled)) = marks.get(&rollup.conversation.0) else {
+            continue;
+        };
+        if rollup.version > settled {
+            won.push((rollup, account));
+        }
+        if written <= settled.max(rollup.version) {
+            clean.push(rollup.conversation.0);
+        }
+    }
+    if !won.is_empty() {
+        let ids: Vec<Uuid> = won.iter().map(|(r, _)| r.conversation.0).collect();
+        let accounts: Vec<Uuid> = won.iter().map(|(_, a)| *a).collect();
+        let versions: Vec<i64> = won.iter().map(|(r, _)| r.version).collect();
+        let inboxes: Vec<Option<Uuid>> = won.iter().map(|(r, _)| r.inbox.map(|i| i.0)).collect();
+        let firsts: Vec<Option<OffsetDateTime>> = won.iter().map(|(r, _)| r.first_at).collect();
+        let lasts: Vec<Option<OffsetDateTime>> = won.iter().map(|(r, _)| r.last_at).collect();
+        let facts: Vec<&[u8]> = won.iter().map(|(r, _)| r.facts.as_slice()).collect();
+        execute(
+            &tx,
+            "UPDATE report_marks m SET settled = r.version \
+             FROM unnest($1::uuid[], $2::bigint[]) AS r(conversation_id, version) \
+             WHERE m.conversation_id = r.conversation_id",
+            &[&ids, &versions],
+        )
+        .await?;
+        execute(
+            &tx,
+            "INSERT INTO report_rollups \
+                 (conversation_id, account_id, inbox_id, first_at, last_at, facts) \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], \
+                                  $5::timestamptz[], $6::bytea[]) \
+             ON CONFLICT (conversation_id) DO UPDATE SET inbox_id = excluded.inbox_id, \
+                 first_at = excluded.first_at, last_at = excluded.last_at, \
+                 facts = excluded.facts",
+            &[&ids, &accounts, &inboxes, &firsts, &lasts, &facts],
+        )
+        .await?;
+    }
+    if !clean.is_empty() {
+        execute(
+            &tx,
+            "DELETE FROM report_dirty WHERE conversation_id = ANY($1)",
+            &[&clean],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -152,8 +193,7 @@ pub(super) async fn report_rollups(
         &client,
         "SELECT facts FROM report_rollups \
          WHERE account_id = $1 AND last_at >= $2 AND first_at < $3 \
-           AND ($4::uuid[] IS NULL OR inbox_id = ANY($4)) \
-         ORDER BY conversation_id",
+           AND ($4::uuid[] IS NULL OR inbox_id = ANY($4))",
         &[&account.0, &scope.from, &scope.to, &inboxes],
     )
     .await?;

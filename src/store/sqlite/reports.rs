@@ -17,10 +17,10 @@ pub(super) fn report_pending(
 ) -> Result<Vec<PendingRollup>, Fail> {
     let rows = c
         .prepare_cached(
-            "SELECT account_id, conversation_id, written FROM report_marks
-             WHERE settled < written AND (?1 IS NULL OR account_id = ?1)
-               AND (?2 IS NULL OR conversation_id > ?2)
-             ORDER BY conversation_id LIMIT ?3",
+            "SELECT d.account_id, d.conversation_id, m.written
+             FROM report_dirty d JOIN report_marks m ON m.conversation_id = d.conversation_id
+             WHERE (?1 IS NULL OR d.account_id = ?1) AND (?2 IS NULL OR d.conversation_id > ?2)
+             ORDER BY d.conversation_id LIMIT ?3",
         )?
         .query_map(params![account, after, limit], |r| {
             Ok(PendingRollup {
@@ -93,12 +93,14 @@ pub(super) fn report_history(
     Ok(rows)
 }
 
-/// Runs in the caller's `BEGIN IMMEDIATE` transaction: marks and rollups change together.
+/// Runs in the caller's `BEGIN IMMEDIATE` transaction: no event is written meanwhile, so the
+/// counts read are final. The rules are those of `store::postgres::reports`.
 pub(super) fn save_report_rollups(c: &Connection, rollups: &[ReportRollup]) -> Result<(), Fail> {
     let mut mark = c.prepare_cached(
-        "UPDATE report_marks SET settled = ?2 WHERE conversation_id = ?1 AND settled < ?2
-         RETURNING account_id",
+        "SELECT account_id, written, settled FROM report_marks WHERE conversation_id = ?1",
     )?;
+    let mut settle =
+        c.prepare_cached("UPDATE report_marks SET settled = ?2 WHERE conversation_id = ?1")?;
     let mut save = c.prepare_cached(
         "INSERT INTO report_rollups
              (conversation_id, account_id, inbox_id, first_at, last_at, facts)
@@ -106,12 +108,19 @@ pub(super) fn save_report_rollups(c: &Connection, rollups: &[ReportRollup]) -> R
          ON CONFLICT (conversation_id) DO UPDATE SET inbox_id = excluded.inbox_id,
              first_at = excluded.first_at, last_at = excluded.last_at, facts = excluded.facts",
     )?;
+    let mut clean = c.prepare_cached("DELETE FROM report_dirty WHERE conversation_id = ?1")?;
     for rollup in rollups {
-        let account: Option<AccountId> = mark
-            .query_map(params![rollup.conversation, rollup.version], |r| r.get(0))?
+        let found: Option<(AccountId, i64, i64)> = mark
+            .query_map(params![rollup.conversation], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
             .next()
             .transpose()?;
-        if let Some(account) = account {
+        let Some((account, written, settled)) = found else {
+            continue;
+        };
+        if rollup.version > settled {
+            settle.execute(params![rollup.conversation, rollup.version])?;
             save.execute(params![
                 rollup.conversation,
                 account,
@@ -120,6 +129,9 @@ pub(super) fn save_report_rollups(c: &Connection, rollups: &[ReportRollup]) -> R
                 rollup.last_at.map(Ts),
                 rollup.facts,
             ])?;
+        }
+        if written <= settled.max(rollup.version) {
+            clean.execute(params![rollup.conversation])?;
         }
     }
     Ok(())
@@ -135,8 +147,7 @@ pub(super) fn report_rollups(
         .prepare_cached(
             "SELECT facts FROM report_rollups
              WHERE account_id = ?1 AND last_at >= ?2 AND first_at < ?3
-               AND (?4 IS NULL OR inbox_id IN (SELECT value FROM json_each(?4)))
-             ORDER BY conversation_id",
+               AND (?4 IS NULL OR inbox_id IN (SELECT value FROM json_each(?4)))",
         )?
         .query_map(
             params![account, Ts(scope.from), Ts(scope.to), inboxes],
