@@ -133,6 +133,63 @@ impl Period {
             Err(_) => self.from,
         }
     }
+
+    /// The local day holding `at` and its bounds: from its midnight to the next, each resolved
+    /// as the range's own bounds are. `None` when a bound cannot be resolved.
+    fn day_span(&self, at: Nanos) -> Option<DaySpan> {
+        let ts = Timestamp::from_nanosecond(at).ok()?;
+        let date = self.tz.to_datetime(ts).date();
+        let midnight = |d: Date| {
+            self.tz
+                .to_ambiguous_timestamp(d.at(0, 0, 0, 0))
+                .compatible()
+                .ok()
+                .map(|t| t.as_nanosecond())
+        };
+        let span = DaySpan {
+            date,
+            start: midnight(date)?,
+            end: midnight(date.tomorrow().ok()?)?,
+        };
+        (span.start <= at && at < span.end).then_some(span)
+    }
+}
+
+/// A local day and the instants it covers, `[start, end)`.
+#[derive(Debug, Clone, Copy)]
+struct DaySpan {
+    date: Date,
+    start: Nanos,
+    end: Nanos,
+}
+
+/// The local day of instants, remembering the last day found: a report's conversations come
+/// in id order (UUIDv7, so creation order), and most follow the previous one's day.
+struct Days<'p> {
+    period: &'p Period,
+    last: Option<DaySpan>,
+}
+
+impl<'p> Days<'p> {
+    fn new(period: &'p Period) -> Self {
+        Self { period, last: None }
+    }
+
+    fn of(&mut self, at: Nanos) -> Date {
+        if let Some(span) = self.last
+            && span.start <= at
+            && at < span.end
+        {
+            return span.date;
+        }
+        match self.period.day_span(at) {
+            Some(span) => {
+                self.last = Some(span);
+                span.date
+            }
+            None => instant(at).map_or(self.period.from, |at| self.period.day_of(at)),
+        }
+    }
 }
 
 /// Narrows a report (docs/reports.md "Filters").
@@ -283,7 +340,7 @@ enum DayTable {
 }
 
 /// A new-conversations count's place: local day, the channel, inbox or team, and the table.
-type DayKey = (String, Option<uuid::Uuid>, DayTable);
+type DayKey = (Date, Option<uuid::Uuid>, DayTable);
 
 /// Computes every table of the report by replaying events: grouped by conversation, each
 /// conversation's events by time, then id (as [`crate::store::Store::report_history`] gives
@@ -316,6 +373,7 @@ pub fn aggregate(
     let mut created: BTreeMap<DayKey, (Option<String>, u64)> = BTreeMap::new();
     let mut agents: HashMap<Option<AgentId>, AgentAcc> = HashMap::new();
     let mut runs: Vec<(ChatflowId, Run)> = Vec::new();
+    let mut days = Days::new(period);
 
     for facts in conversations {
         let inbox = facts.inbox.map(InboxId);
@@ -366,16 +424,19 @@ pub fn aggregate(
             && in_range(at)
             && channel_ok
             && (filters.team.is_none() || first_team == filters.team)
-            && let Some(at) = instant(at)
         {
-            let day = period.day_of(at).to_string();
-            let mut bump = |key: Option<uuid::Uuid>, table: DayTable, kind: Option<String>| {
+            let day = days.of(at);
+            let mut bump = |key: Option<uuid::Uuid>, table: DayTable, kind: Option<&String>| {
                 let entry = created
-                    .entry((day.clone(), key, table))
-                    .or_insert((kind, 0));
+                    .entry((day, key, table))
+                    .or_insert_with(|| (kind.cloned(), 0));
                 entry.1 += 1;
             };
-            bump(facts.channel, DayTable::Channel, facts.channel_kind.clone());
+            bump(
+                facts.channel,
+                DayTable::Channel,
+                facts.channel_kind.as_ref(),
+            );
             bump(facts.inbox, DayTable::Inbox, None);
             bump(first_team.map(|t| t.0), DayTable::Team, None);
         }
@@ -415,7 +476,7 @@ pub fn aggregate(
     let mut report = Report::default();
     for ((day, key, table), (channel_kind, conversations)) in created {
         let row = DayCount {
-            day,
+            day: day.to_string(),
             key,
             channel_kind,
             conversations,
