@@ -140,6 +140,15 @@ impl Application {
                 settings.auth.login_per_email_per_minute,
             ),
         });
+        // One recorder per process: a second node in the same process shares it (docs/metrics.md).
+        let metrics = if settings.metrics.enabled {
+            Some(web::Data::new(http::metrics::MetricsEndpoint {
+                handle: crate::meters::install()?,
+                token: settings.metrics.token.clone(),
+            }))
+        } else {
+            None
+        };
         let max_body = settings.http.max_body_bytes;
         let mut server = actix_web::HttpServer::new(move || {
             let (app, api) = App::new()
@@ -155,6 +164,10 @@ impl Application {
                 Some(site) => app
                     .app_data(web::Data::new(site))
                     .configure(crate::demo::routes),
+                None => app,
+            };
+            let app = match &metrics {
+                Some(endpoint) => app.configure(|cfg| http::metrics::routes(cfg, endpoint.clone())),
                 None => app,
             };
             app.app_data(api)
