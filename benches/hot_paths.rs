@@ -123,8 +123,12 @@ fn routing(c: &mut Criterion) {
                 capacity: Some(5),
                 sticky_to_owner: true,
             };
-            // The owner is the last candidate: eligible (n - 1 is even), found last.
-            let owner = candidates.last().map(|c| c.agent_id);
+            // The owner is the last eligible candidate, so finding them scans the whole list.
+            let owner = candidates
+                .iter()
+                .rev()
+                .find(|c| c.status == AgentStatus::Available && c.open < 5)
+                .map(|c| c.agent_id);
             let decided = decide(&settings, &members, None, owner, &candidates);
             let Decision::Try(order) = &decided else {
                 panic!("expected a try-list, got {decided:?}");
