@@ -13,6 +13,10 @@
 //! - `bot/answer_question`: one `on_input` at the email question (validation, property, the
 //!   next question asked).
 //!
+//! - `meters/frame_sent`, `meters/store_timer`: what `/metrics` adds to a frame written to a
+//!   socket (one counter) and to a store call (a clock read and a histogram sample), with the
+//!   Prometheus recorder installed as a node installs it.
+//!
 //! `cargo test --all-targets` runs each case once (criterion's test mode). Figures in
 //! docs/performance.md ("Hot paths").
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -286,6 +290,24 @@ fn bot(c: &mut Criterion) {
     group.finish();
 }
 
+fn meters(c: &mut Criterion) {
+    use parley::meters::{self, SocketKind, StoreOp};
+    let handle = meters::install().unwrap();
+    let mut group = c.benchmark_group("meters");
+    group.bench_function("frame_sent", |b| {
+        b.iter(|| meters::frame_sent(black_box(SocketKind::Agent)))
+    });
+    group.bench_function("store_timer", |b| {
+        b.iter(|| drop(meters::store_timer(black_box(StoreOp::SqliteRead))))
+    });
+    group.finish();
+    let text = handle.render();
+    assert!(
+        text.contains("parley_socket_frames_sent_total{kind=\"agent\"}"),
+        "{text}"
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -296,6 +318,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = frames, routing, bot
+    targets = frames, routing, bot, meters
 }
 criterion_main!(benches);
