@@ -27,7 +27,7 @@ pub const FRAMES_RECEIVED: &str = "parley_socket_frames_received_total";
 pub const FRAMES_SENT: &str = "parley_socket_frames_sent_total";
 /// Sockets closed because they could not keep up.
 pub const SLOW_CONSUMERS: &str = "parley_slow_consumers_closed_total";
-/// Messages published on the bus, by backend.
+/// Publishes attempted on the bus, by backend.
 pub const BUS_PUBLISHED: &str = "parley_bus_published_total";
 /// Messages handed to local bus subscriptions, by backend.
 pub const BUS_RECEIVED: &str = "parley_bus_received_total";
@@ -233,7 +233,7 @@ fn describe() {
     );
     describe_counter!(
         BUS_PUBLISHED,
-        "Messages published on the bus by this process"
+        "Publishes attempted on the bus by this process (failed ones included)"
     );
     describe_counter!(
         BUS_RECEIVED,

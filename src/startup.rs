@@ -73,6 +73,17 @@ impl Application {
         let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        // Before any task or actor of the node starts (start-up's own store calls go unrecorded).
+        // One recorder per process: a second node in the same process shares it
+        // (docs/metrics.md).
+        let metrics = if settings.metrics.enabled {
+            Some(web::Data::new(http::metrics::MetricsEndpoint {
+                handle: crate::meters::install()?,
+                token: settings.metrics.token.clone(),
+            }))
+        } else {
+            None
+        };
         let bus: Arc<dyn Bus> = if settings.bus.redis_url.is_empty() {
             Arc::new(InProcessBus::new())
         } else {
@@ -140,15 +151,6 @@ impl Application {
                 settings.auth.login_per_email_per_minute,
             ),
         });
-        // One recorder per process: a second node in the same process shares it (docs/metrics.md).
-        let metrics = if settings.metrics.enabled {
-            Some(web::Data::new(http::metrics::MetricsEndpoint {
-                handle: crate::meters::install()?,
-                token: settings.metrics.token.clone(),
-            }))
-        } else {
-            None
-        };
         let max_body = settings.http.max_body_bytes;
         let mut server = actix_web::HttpServer::new(move || {
             let (app, api) = App::new()
