@@ -23,6 +23,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub messenger: MessengerSettings,
     pub reports: ReportsSettings,
+    pub metrics: MetricsSettings,
     pub demo: DemoSettings,
 }
 
@@ -170,6 +171,16 @@ pub struct OutboxSettings {
 pub struct MessengerSettings {
     /// Base URL of the Graph API, with its version; replies are POSTed to `{base}/me/messages`.
     pub graph_api_base_url: String,
+}
+
+/// `GET /metrics` (Prometheus text format, docs/metrics.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` on the main listener (and record the figures at all).
+    pub enabled: bool,
+    /// A bearer token a scraper must send; empty lets anyone who reaches the listener scrape.
+    pub token: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,7 @@
 //! - [`demo`]: the demo website at `/` and the records it shows.
 //! - [`startup`]: building a node from settings and running it until stopped.
 //! - [`telemetry`]: structured logs.
+//! - [`meters`]: Prometheus metrics (`/metrics`, docs/metrics.md).
 //!
 //! Real-time delivery (actors, bus, presence, routing), the channel connectors, chatflows and
 //! reports arrive as their own modules (see `docs/architecture.md`).
@@ -36,6 +37,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod meters;
 pub mod outbox;
 pub mod presence;
 pub mod reports;

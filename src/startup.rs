@@ -75,6 +75,17 @@ impl Application {
         let listener = TcpListener::bind((settings.http.bind.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        // Before any task or actor of the node starts (start-up's own store calls go unrecorded).
+        // One recorder per process: a second node in the same process shares it
+        // (docs/metrics.md).
+        let metrics = if settings.metrics.enabled {
+            Some(web::Data::new(http::metrics::MetricsEndpoint {
+                handle: crate::meters::install()?,
+                token: settings.metrics.token.clone(),
+            }))
+        } else {
+            None
+        };
         let bus: Arc<dyn Bus> = if settings.bus.redis_url.is_empty() {
             Arc::new(InProcessBus::new())
         } else {
@@ -163,6 +174,10 @@ impl Application {
                 Some(site) => app
                     .app_data(web::Data::new(site))
                     .configure(crate::demo::routes),
+                None => app,
+            };
+            let app = match &metrics {
+                Some(endpoint) => app.configure(|cfg| http::metrics::routes(cfg, endpoint.clone())),
                 None => app,
             };
             app.app_data(api)

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use super::{Bus, BusError, BusHealth, BusMessage, Subscription};
+use crate::meters::{self, BusBackend};
 
 /// Messages a subscriber may fall behind by before it is told it lagged (and resumes from the
 /// store). Large enough for bursts in a busy conversation, small enough to bound memory.
@@ -57,6 +58,7 @@ impl Drop for Unsubscribe {
 #[async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        meters::bus_published(BusBackend::InProcess);
         let sender = self
             .topics
             .lock()
@@ -65,10 +67,12 @@ impl Bus for InProcessBus {
             .cloned();
         if let Some(sender) = sender {
             // No receiver is fine: nobody on this node listens.
-            let _ = sender.send(BusMessage {
+            if let Ok(receivers) = sender.send(BusMessage {
                 topic: topic.to_owned(),
                 payload,
-            });
+            }) {
+                meters::bus_received(BusBackend::InProcess, receivers);
+            }
         }
         Ok(())
     }

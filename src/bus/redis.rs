@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::in_process::TOPIC_BUFFER;
 use super::{Bus, BusError, BusHealth, BusMessage, Subscription};
+use crate::meters::{self, BusBackend};
 
 /// How long a publish may take before the caller is told the bus is unavailable. A publish sits
 /// on the path of a chat message; waiting longer than this would stall the sender's ack.
@@ -118,10 +119,12 @@ impl Inner {
             .and_then(|t| t.map.get(topic).map(|e| e.tx.clone()));
         if let Some(sender) = sender {
             // No receiver left is fine: the last one is being dropped.
-            let _ = sender.send(BusMessage {
+            if let Ok(receivers) = sender.send(BusMessage {
                 topic: topic.to_owned(),
                 payload,
-            });
+            }) {
+                meters::bus_received(BusBackend::Redis, receivers);
+            }
         }
     }
 }
@@ -195,6 +198,7 @@ impl Drop for Unsubscribe {
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        meters::bus_published(BusBackend::Redis);
         let mut conn = self.publisher.clone();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(topic).arg(&payload[..]);

@@ -22,6 +22,7 @@ mod health;
 mod inboxes;
 mod mail;
 mod messenger;
+pub mod metrics;
 pub(crate) mod params;
 mod reports;
 mod teams;

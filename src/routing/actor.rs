@@ -16,6 +16,7 @@ use crate::domain::{
     AccountId, Actor as Author, AgentId, ChannelKind, Conversation, ConversationId,
     ConversationStatus, InboxId, RoutingSettings, RoutingTarget, TeamId, TimelineItem,
 };
+use crate::meters::{self, RoutingOutcome};
 use crate::presence::{Presence, PresenceError};
 use crate::store::{DynStore, StoreError};
 
@@ -153,7 +154,24 @@ impl Router {
         Ok((!agents.is_empty()).then_some(agents))
     }
 
+    /// Routes one conversation, counting the outcome for `/metrics`.
     pub async fn route(
+        &self,
+        account: AccountId,
+        conversation_id: ConversationId,
+    ) -> Result<Routed, RoutingError> {
+        let routed = self.route_uncounted(account, conversation_id).await;
+        meters::routed(match &routed {
+            Ok(Routed::Assigned(_)) => RoutingOutcome::Assigned,
+            Ok(Routed::Queued) => RoutingOutcome::Queued,
+            Ok(Routed::NotRouted) => RoutingOutcome::NotRouted,
+            Ok(Routed::Skipped) => RoutingOutcome::Skipped,
+            Err(_) => RoutingOutcome::Failed,
+        });
+        routed
+    }
+
+    async fn route_uncounted(
         &self,
         account: AccountId,
         conversation_id: ConversationId,

@@ -95,6 +95,17 @@ pub struct Page<T> {
     pub next: Option<uuid::Uuid>,
 }
 
+/// A connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (idle or in use).
+    pub size: usize,
+    /// Connections open and idle.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// Reads, for login and for authenticating a request, which happen before an account is known.
 #[derive(Debug, Clone)]
 pub struct LoginRecord {
@@ -107,6 +118,10 @@ pub struct LoginRecord {
 pub trait Store: Send + Sync + 'static {
     /// Checks the store answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+    /// The connection pool now, for `/metrics`; `None` for a store without a pool (SQLite).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
 
     // Accounts
     async fn create_account(&self, name: Name) -> StoreResult<Account>;
@@ -427,6 +442,9 @@ pub trait Store: Send + Sync + 'static {
         job: &crate::outbox::OutboxJob,
         outcome: crate::outbox::OutboxOutcome,
     ) -> StoreResult<Option<TimelineItem>>;
+    /// Outbox rows still `pending` (due or waiting to retry), of every account: the backlog
+    /// `/metrics` shows.
+    async fn count_pending_outbox(&self) -> StoreResult<u64>;
     /// The email headers of a conversation's messages, both directions, oldest first.
     async fn email_thread(
         &self,

@@ -42,9 +42,19 @@ async fn an_email_reply_is_claimed_by_one_worker_and_finished_once(backend: Back
         .unwrap()
         .item;
     assert_eq!(reply.delivery_status, Some(DeliveryStatus::Pending));
+    assert_eq!(
+        store.count_pending_outbox().await.unwrap(),
+        1,
+        "the backlog"
+    );
 
     let jobs = store.claim_outbox(LEASE, 10).await.unwrap();
     assert_eq!(jobs.len(), 1, "the outbound message only");
+    assert_eq!(
+        store.count_pending_outbox().await.unwrap(),
+        1,
+        "a claimed row is still to send"
+    );
     let job = &jobs[0];
     assert_eq!(
         (
@@ -81,6 +91,7 @@ async fn an_email_reply_is_claimed_by_one_worker_and_finished_once(backend: Back
         .unwrap();
     assert_eq!(item.delivery_status, Some(DeliveryStatus::Sent));
     assert_eq!(item.delivery_error, None);
+    assert_eq!(store.count_pending_outbox().await.unwrap(), 0, "sent");
     assert_eq!(
         store.finish_outbox(job, sent).await.unwrap(),
         None,

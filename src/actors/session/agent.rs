@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{
     Guard, Session, close, join, on_message, publish_ephemeral, send_error, send_frame, start,
+    write_text,
 };
 use crate::actors::conversation::{
     Audience, ConversationRegistry, Deliver, Disconnect, ListenerId, Subscribe, Unsubscribe,
@@ -31,6 +32,7 @@ use crate::http::extract::{Authenticated, authenticate_token};
 use crate::http::params::visible_conversation;
 use crate::http::timeline::{append_and_publish, comment_content};
 use crate::http::{ApiError, AppState};
+use crate::meters::{self, SocketKind};
 use crate::presence::PresenceEvent;
 
 type Ctx = ws::WebsocketContext<AgentSessionActor>;
@@ -48,6 +50,8 @@ pub struct AgentSessionActor {
     /// The agent's chosen status as this socket last heard it (told to presence on every
     /// heartbeat, so a tracker that lost it, e.g. a restarted Redis, gets it back).
     status: AgentStatus,
+    /// This socket in the open-sockets gauge of `/metrics`, from `started` on.
+    open: Option<meters::OpenSocket>,
 }
 
 /// A frame published for this agent (`agent.{id}`) or the account's presence
@@ -77,6 +81,7 @@ impl AgentSessionActor {
             guard,
             presence_socket: Uuid::new_v4(),
             status: AgentStatus::Away,
+            open: None,
         }
     }
 
@@ -459,6 +464,8 @@ impl AgentSessionActor {
 }
 
 impl Session for AgentSessionActor {
+    const KIND: SocketKind = SocketKind::Agent;
+
     fn guard(&mut self) -> &mut Guard {
         &mut self.guard
     }
@@ -476,7 +483,7 @@ impl Actor for AgentSessionActor {
     type Context = Ctx;
 
     fn started(&mut self, ctx: &mut Ctx) {
-        start(self, ctx);
+        self.open = Some(start(self, ctx));
         if let Some(who) = self.who.clone() {
             self.on_authenticated(&who, ctx);
         }
@@ -509,7 +516,7 @@ impl Handler<Deliver> for AgentSessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Ctx) {
-        ctx.text(msg.frame.into_text());
+        write_text(ctx, msg.frame.into_text());
     }
 }
 
@@ -519,7 +526,7 @@ impl Handler<TopicFrame> for AgentSessionActor {
     fn handle(&mut self, msg: TopicFrame, ctx: &mut Ctx) {
         self.hear_own_status(&msg.payload);
         match std::str::from_utf8(&msg.payload) {
-            Ok(text) => ctx.text(text),
+            Ok(text) => write_text(ctx, text),
             Err(_) => tracing::warn!("dropped a non-UTF-8 frame from the bus"),
         }
     }

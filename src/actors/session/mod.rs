@@ -31,6 +31,7 @@ use crate::config::AuthSettings;
 use crate::domain::{AccountId, ConversationId};
 use crate::http::extract::{SESSION_COOKIE, authenticate_cookie};
 use crate::http::{ApiError, AppState};
+use crate::meters::{self, SocketKind};
 
 /// How often the server pings an idle socket.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
@@ -55,6 +56,8 @@ type Ctx<A> = ws::WebsocketContext<A>;
 
 /// One socket actor, as the shared transport code sees it.
 trait Session: Actor<Context = Ctx<Self>> {
+    /// Its label in `/metrics`.
+    const KIND: SocketKind;
     fn guard(&mut self) -> &mut Guard;
     fn authenticated(&self) -> bool;
     /// A text frame that passed the size and rate limits.
@@ -86,7 +89,7 @@ impl Guard {
 
     /// Answers a frame a limit refused with `rate_limited`; a socket refused too often is
     /// closed for abuse.
-    fn refuse<A: Actor<Context = Ctx<A>>>(&mut self, ctx: &mut Ctx<A>, error: ErrorFrame) {
+    fn refuse<S: Session>(&mut self, ctx: &mut Ctx<S>, error: ErrorFrame) {
         self.refused_frames += 1;
         send_error(ctx, error);
         if self.refused_frames > MAX_REFUSED_FRAMES {
@@ -95,15 +98,24 @@ impl Guard {
     }
 }
 
-fn send_frame<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, frame: &ServerFrame) {
-    ctx.text(frame.encode().into_text());
+/// Writes one text frame to the socket (every frame a session sends goes through here).
+fn write_text<S: Session>(ctx: &mut Ctx<S>, text: impl Into<bytestring::ByteString>) {
+    meters::frame_sent(S::KIND);
+    ctx.text(text);
 }
 
-fn send_error<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, error: ErrorFrame) {
+fn send_frame<S: Session>(ctx: &mut Ctx<S>, frame: &ServerFrame) {
+    write_text(ctx, frame.encode().into_text());
+}
+
+fn send_error<S: Session>(ctx: &mut Ctx<S>, error: ErrorFrame) {
     send_frame(ctx, &ServerFrame::Error(error));
 }
 
-fn close<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, reason: CloseReason) {
+fn close<S: Session>(ctx: &mut Ctx<S>, reason: CloseReason) {
+    if reason == CloseReason::SlowConsumer {
+        meters::slow_consumer_closed(S::KIND);
+    }
     let code = match reason {
         CloseReason::FrameTooLarge => ws::CloseCode::Size,
         CloseReason::SlowConsumer | CloseReason::Resume => ws::CloseCode::Again,
@@ -118,8 +130,9 @@ fn close<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>, reason: CloseReason) {
     ctx.stop();
 }
 
-/// Starts the heartbeat and, for a socket not yet authenticated, the `auth` deadline.
-fn start<S: Session>(session: &S, ctx: &mut Ctx<S>) {
+/// Starts the heartbeat and, for a socket not yet authenticated, the `auth` deadline. Answers
+/// the socket's place in the open-sockets gauge, which the session keeps until it is dropped.
+fn start<S: Session>(session: &S, ctx: &mut Ctx<S>) -> meters::OpenSocket {
     ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
     ctx.run_interval(HEARTBEAT_INTERVAL, |act: &mut S, ctx| {
         if act.guard().last_heard.elapsed() > CLIENT_TIMEOUT {
@@ -139,9 +152,10 @@ fn start<S: Session>(session: &S, ctx: &mut Ctx<S>) {
             }
         });
     }
+    meters::socket_opened(S::KIND)
 }
 
-fn frame_too_large<A: Actor<Context = Ctx<A>>>(ctx: &mut Ctx<A>) {
+fn frame_too_large<S: Session>(ctx: &mut Ctx<S>) {
     send_error(
         ctx,
         ErrorFrame::new(
@@ -161,6 +175,7 @@ fn on_message<S: Session>(
     session.guard().last_heard = Instant::now();
     match msg {
         Ok(ws::Message::Text(text)) => {
+            meters::frame_received(S::KIND);
             if text.len() > MAX_FRAME_BYTES {
                 return frame_too_large(ctx);
             }

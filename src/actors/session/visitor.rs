@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     CODEC_MAX_FRAME_BYTES, Guard, Session, close, join, on_message, publish_ephemeral, send_error,
-    send_frame, start,
+    send_frame, start, write_text,
 };
 use crate::actors::assignments::announce;
 use crate::actors::bots;
@@ -39,6 +39,7 @@ use crate::http::params::{id_param, invalid_query};
 use crate::http::timeline::append_and_publish_as;
 use crate::http::widget::widget_channel;
 use crate::http::{ApiError, AppState};
+use crate::meters::{self, SocketKind};
 use crate::store::StoreError;
 
 type Ctx = ws::WebsocketContext<VisitorSessionActor>;
@@ -89,6 +90,7 @@ pub(super) async fn visitor_socket(
         guard,
         presence_socket: Uuid::new_v4(),
         online_in: None,
+        open: None,
     };
     ws::WsResponseBuilder::new(actor, &req, stream)
         .frame_size(CODEC_MAX_FRAME_BYTES)
@@ -111,6 +113,8 @@ pub struct VisitorSessionActor {
     /// one it last subscribed or wrote to): agents see that conversation's visitor online.
     presence_socket: Uuid,
     online_in: Option<ConversationId>,
+    /// This socket in the open-sockets gauge of `/metrics`, from `started` on.
+    open: Option<meters::OpenSocket>,
 }
 
 /// How often a visitor socket tells presence it is alive; well inside the tracker's TTL.
@@ -542,6 +546,8 @@ async fn announce_visitor(state: &AppState, conversation_id: ConversationId, onl
 }
 
 impl Session for VisitorSessionActor {
+    const KIND: SocketKind = SocketKind::Visitor;
+
     fn guard(&mut self) -> &mut Guard {
         &mut self.guard
     }
@@ -559,7 +565,7 @@ impl Actor for VisitorSessionActor {
     type Context = Ctx;
 
     fn started(&mut self, ctx: &mut Ctx) {
-        start(self, ctx);
+        self.open = Some(start(self, ctx));
         ctx.run_interval(PRESENCE_HEARTBEAT, |act, ctx| {
             if let Some(conversation) = act.online_in {
                 let (state, socket) = (act.state.clone(), act.presence_socket);
@@ -588,7 +594,7 @@ impl Handler<Deliver> for VisitorSessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Ctx) {
-        ctx.text(msg.frame.into_text());
+        write_text(ctx, msg.frame.into_text());
     }
 }
 

@@ -35,6 +35,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::*;
+use crate::meters::{self, StoreOp};
 
 /// How long a request waits for a free pooled connection before the store reports itself
 /// unavailable (a 503 the client retries) instead of queueing without bound.
@@ -105,6 +106,7 @@ pub(super) async fn query(
     sql: &str,
     params: Params<'_>,
 ) -> StoreResult<Vec<Row>> {
+    let _timer = meters::store_timer(StoreOp::PostgresQuery);
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query(&statement, params).await?)
 }
@@ -114,6 +116,7 @@ pub(super) async fn query_opt(
     sql: &str,
     params: Params<'_>,
 ) -> StoreResult<Option<Row>> {
+    let _timer = meters::store_timer(StoreOp::PostgresQueryOpt);
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_opt(&statement, params).await?)
 }
@@ -123,6 +126,7 @@ pub(super) async fn query_one(
     sql: &str,
     params: Params<'_>,
 ) -> StoreResult<Row> {
+    let _timer = meters::store_timer(StoreOp::PostgresQueryOne);
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_one(&statement, params).await?)
 }
@@ -132,6 +136,7 @@ pub(super) async fn execute(
     sql: &str,
     params: Params<'_>,
 ) -> StoreResult<u64> {
+    let _timer = meters::store_timer(StoreOp::PostgresExecute);
     let statement = client.prepare_cached(sql).await?;
     Ok(client.execute(&statement, params).await?)
 }
@@ -223,6 +228,15 @@ pub(super) fn like_pattern(text: &str) -> String {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let status = self.pool.status();
+        Some(PoolStatus {
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let client = self.pool.get().await?;
         query_one(&client, "SELECT 1", &[]).await.map(drop)
@@ -508,6 +522,16 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<crate::outbox::OutboxJob>> {
         outbox::claim_outbox(&self.pool, lease, limit).await
+    }
+    async fn count_pending_outbox(&self) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        let row = query_one(
+            &client,
+            "SELECT count(*) FROM outbox WHERE status = 'pending'",
+            &[],
+        )
+        .await?;
+        Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
     }
     async fn finish_outbox(
         &self,

@@ -35,6 +35,7 @@ use time::OffsetDateTime;
 
 use self::columns::Ts;
 use super::*;
+use crate::meters::{self, StoreOp};
 
 /// How long a statement waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,6 +92,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
+        let _timer = meters::store_timer(StoreOp::SqliteRead);
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let out = f(&tx)?;
@@ -106,6 +108,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
+        let _timer = meters::store_timer(StoreOp::SqliteWrite);
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
@@ -790,6 +793,17 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<crate::outbox::OutboxJob>> {
         self.write(move |c| outbox::claim_outbox(c, lease, limit))
             .await
+    }
+    async fn count_pending_outbox(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let pending: i64 = c.query_row(
+                "SELECT count(*) FROM outbox WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(pending).unwrap_or(0))
+        })
+        .await
     }
     async fn finish_outbox(
         &self,
