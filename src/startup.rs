@@ -191,6 +191,10 @@ impl Application {
         // Signals are handled by the binary (see `main`), registered before it reports that it
         // listens, so a SIGTERM right after start-up is a graceful stop and never a kill.
         .disable_signals()
+        // A chat frame is small and must leave at once: with Nagle's algorithm on (the OS
+        // default) an answer written while the client has not yet ACKed the previous frames
+        // waits for its delayed ACK, about 40 ms (docs/performance.md "Load tests").
+        .tcp_nodelay(true)
         .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);

@@ -67,6 +67,9 @@ trait Session: Actor<Context = Ctx<Self>> {
 /// Liveness and rate limit of one socket.
 struct Guard {
     last_heard: Instant,
+    /// Heartbeat ticks in a row in which the client sent nothing (see [`Guard::tick`]).
+    silent_ticks: u32,
+    last_tick: Instant,
     limiter: DefaultDirectRateLimiter,
     frames_per_second: u32,
     refused_frames: u32,
@@ -79,12 +82,31 @@ impl Guard {
         let burst = NonZeroU32::new(auth.socket_frame_burst).unwrap_or(NonZeroU32::MIN);
         Self {
             last_heard: Instant::now(),
+            silent_ticks: 0,
+            last_tick: Instant::now(),
             limiter: DefaultDirectRateLimiter::direct(
                 Quota::per_second(per_second).allow_burst(burst),
             ),
             frames_per_second: per_second.get(),
             refused_frames: 0,
         }
+    }
+
+    /// One heartbeat tick: whether the client has been silent for [`CLIENT_TIMEOUT`].
+    ///
+    /// Silence is counted in ticks that ran, not in wall-clock time since the last frame: while
+    /// the session waits on the store (`ctx.wait`) it neither reads frames nor ticks, so under
+    /// load a wait of seconds would otherwise close a client that kept talking (its frames are
+    /// in the socket, unread). Ticks that come in a burst after such a wait count once.
+    fn tick(&mut self) -> bool {
+        let now = Instant::now();
+        if self.last_heard >= self.last_tick {
+            self.silent_ticks = 0;
+        } else if now.duration_since(self.last_tick) >= HEARTBEAT_INTERVAL / 2 {
+            self.silent_ticks += 1;
+        }
+        self.last_tick = now;
+        HEARTBEAT_INTERVAL * self.silent_ticks > CLIENT_TIMEOUT
     }
 
     /// Answers a frame a limit refused with `rate_limited`; a socket refused too often is
@@ -135,7 +157,7 @@ fn close<S: Session>(ctx: &mut Ctx<S>, reason: CloseReason) {
 fn start<S: Session>(session: &S, ctx: &mut Ctx<S>) -> meters::OpenSocket {
     ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
     ctx.run_interval(HEARTBEAT_INTERVAL, |act: &mut S, ctx| {
-        if act.guard().last_heard.elapsed() > CLIENT_TIMEOUT {
+        if act.guard().tick() {
             close(ctx, CloseReason::HeartbeatTimeout);
         } else {
             ctx.ping(b"");
@@ -322,4 +344,53 @@ pub(super) fn check_connect_rate(req: &HttpRequest, state: &AppState) -> Result<
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/agent", web::get().to(agent_socket))
         .route("/ws/visitor", web::get().to(visitor::visitor_socket));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> Guard {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let auth: AuthSettings = crate::config::Settings::load_from(&dir, "none", [])
+            .map(|s| s.auth)
+            .unwrap_or_else(|e| panic!("default settings: {e}"));
+        Guard::new(&auth)
+    }
+
+    /// Moves the guard's clock back by `by`, as if that much time had passed.
+    fn age(g: &mut Guard, by: Duration) {
+        g.last_tick -= by;
+        g.last_heard -= by;
+    }
+
+    #[test]
+    fn a_silent_client_times_out_after_the_client_timeout_in_ticks_that_ran() {
+        let mut g = guard();
+        let mut closed_at = None;
+        for tick in 1..=5 {
+            age(&mut g, HEARTBEAT_INTERVAL);
+            if g.tick() {
+                closed_at = Some(tick);
+                break;
+            }
+        }
+        assert_eq!(closed_at, Some(4), "more than 30 s of 10 s ticks without a frame");
+    }
+
+    #[test]
+    fn a_burst_of_ticks_after_a_long_wait_counts_once_and_a_frame_resets() {
+        let mut g = guard();
+        // A 40 s wait on the store: no tick ran; then the interval catches up at once.
+        age(&mut g, Duration::from_secs(40));
+        assert!(!g.tick());
+        assert!(!g.tick(), "a tick right after another is not more silence");
+        assert!(!g.tick());
+        assert_eq!(g.silent_ticks, 1);
+        // The client's frames, buffered during the wait, are read: silence starts over.
+        g.last_heard = Instant::now();
+        age(&mut g, HEARTBEAT_INTERVAL);
+        assert!(!g.tick());
+        assert_eq!(g.silent_ticks, 0);
+    }
 }
