@@ -85,14 +85,21 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# perf_profile PID SECONDS NAME: a CPU profile of PID when perf is usable (background).
+# perf_profile PID SECONDS NAME: once the generator creates $RUN_DIR/go (its --go-file, the
+# start of the measured window), a CPU profile of PID for SECONDS, when perf is usable; the
+# top of it goes to $RESULTS/NAME.perf.txt. Runs in the background (PERF_PID).
 perf_profile() {
-    if command -v perf >/dev/null && perf record -o /dev/null -p "$1" -- sleep 0.1 >/dev/null 2>&1; then
-        perf record -F 499 -g -o "$RESULTS/$3.perf.data" -p "$1" -- sleep "$2" >/dev/null 2>&1 &
-        PERF_PID=$!
-    else
-        PERF_PID=""
+    PERF_PID=""
+    if ! command -v perf >/dev/null || ! perf record -o /dev/null -p "$1" -- sleep 0.1 >/dev/null 2>&1; then
+        return 0
     fi
+    (
+        while [[ ! -f "$RUN_DIR/go" ]]; do sleep 0.2; done
+        perf record -F 499 -g -o "$RUN_DIR/$3.perf.data" -p "$1" -- sleep "$2" >/dev/null 2>&1
+        perf report -i "$RUN_DIR/$3.perf.data" --no-children --sort symbol --stdio -g none \
+            2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$RESULTS/$3.perf.txt"
+    ) &
+    PERF_PID=$!
 }
 
 # threads_cpu PID: per-thread CPU seconds (utime + stime), by thread name.

@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one scenario and write its figures.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// A worker process (started by `run`; reads its plan on stdin).
     Worker,
     /// Puts several runs' JSON side by side, with ratios to the first, as markdown.
@@ -68,6 +68,9 @@ struct RunArgs {
     /// Server processes to watch (VmRSS, utime + stime), comma-separated.
     #[arg(long, value_delimiter = ',')]
     server_pids: Vec<String>,
+    /// Database (or Redis) processes whose CPU to report, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    db_pids: Vec<String>,
     #[arg(long, default_value_t = 100)]
     visitors: u32,
     #[arg(long, default_value_t = 10)]
@@ -103,6 +106,9 @@ struct RunArgs {
     reconnect_window: f64,
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
+    /// A file created when the measured window starts (for a profiler to wait on).
+    #[arg(long)]
+    go_file: Option<PathBuf>,
     #[arg(long, default_value = "loadtest-result.json")]
     out: PathBuf,
     #[arg(long, default_value = "loadtest-result.md")]
@@ -117,7 +123,7 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(run(args))),
+            .and_then(|rt| rt.block_on(run(*args))),
         Command::Compare { out, files } => compare(&out, &files),
     };
     match result {
@@ -149,7 +155,10 @@ async fn api(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.with_context(|| format!("POST {path}"))?;
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("POST {path}"))?;
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -200,8 +209,14 @@ async fn setup_parley(args: &RunArgs, nonce: u32) -> anyhow::Result<Setup> {
         )
         .await?;
         let session = session["token"].as_str().context("agent session")?;
-        let token = api(&http, &base, Some(session), "/auth/api-tokens", json!({"name": "load"}))
-            .await?;
+        let token = api(
+            &http,
+            &base,
+            Some(session),
+            "/auth/api-tokens",
+            json!({"name": "load"}),
+        )
+        .await?;
         agent_tokens.push(token["token"].as_str().context("api token")?.to_owned());
     }
     let capacity = args.capacity.unwrap_or_else(|| {
@@ -314,6 +329,21 @@ struct ServerSample {
     cpu_secs: f64,
 }
 
+/// Busy CPU seconds of the whole machine so far (user + nice + system + irq + softirq + steal).
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    (get(0) + get(1) + get(2) + get(5) + get(6) + get(7)) / 100.0
+}
+
 fn sample(pids: &[String]) -> ServerSample {
     let mut s = ServerSample::default();
     for pid in pids {
@@ -395,6 +425,11 @@ struct Summary {
     server_rss_per_connection_kib: f64,
     /// Server CPU seconds per second of the window (1.0 = one core busy).
     server_cpu_cores: f64,
+    /// CPU of the `--db-pids` processes per second of the window.
+    db_cpu_cores: f64,
+    /// The whole machine's busy CPU (every process, ours and others') per second of the window.
+    machine_busy_cores: f64,
+    setup_seconds: f64,
     generator_cpu_secs: f64,
     generator_peak_rss_kib: u64,
     load_average: String,
@@ -454,7 +489,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             agent_tokens: (0..args.agents).map(|j| format!("a{j}")).collect(),
         },
     };
-    eprintln!("loadtest: setup done ({} agents)", args.agents);
+    let setup_seconds = (now_us() - started_at) as f64 / 1e6;
+    eprintln!(
+        "loadtest: setup done ({} agents) in {setup_seconds:.1} s",
+        args.agents
+    );
     let per_worker = args.visitors.div_ceil(u32::try_from(args.workers)?);
     let interval_us = if args.rate > 0.0 {
         (f64::from(args.visitors) * 1e6 / args.rate) as u64
@@ -501,14 +540,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut workers = Workers::start(plans).await?;
     let connect_start = now_us();
     workers.tell(&json!({"cmd": "agents"})).await?;
-    let ready = workers.gather("agents_ready", Duration::from_secs(120)).await?;
+    let ready = workers
+        .gather("agents_ready", Duration::from_secs(120))
+        .await?;
     let agents_up: u64 = ready.iter().filter_map(|v| v["connected"].as_u64()).sum();
     eprintln!("loadtest: {agents_up} agents connected");
     // The baseline for memory per visitor socket: set up, agents online, no visitor yet.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = sample(&args.server_pids);
     workers.tell(&json!({"cmd": "visitors"})).await?;
-    let ready = workers.gather("visitors_ready", Duration::from_secs(600)).await?;
+    let ready = workers
+        .gather("visitors_ready", Duration::from_secs(600))
+        .await?;
     let visitors_up: u64 = ready.iter().filter_map(|v| v["connected"].as_u64()).sum();
     let connect_seconds = (now_us() - connect_start) as f64 / 1e6;
     eprintln!("loadtest: {visitors_up} visitors connected in {connect_seconds:.1} s: {ready:?}");
@@ -532,9 +575,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_connected = sample(&args.server_pids);
     let start_us = now_us() + 500_000;
-    workers.tell(&json!({"cmd": "go", "start_us": start_us})).await?;
+    workers
+        .tell(&json!({"cmd": "go", "start_us": start_us}))
+        .await?;
     tokio::time::sleep(Duration::from_micros(start_us.saturating_sub(now_us()))).await;
+    if let Some(go_file) = &args.go_file {
+        std::fs::write(go_file, b"go\n")?;
+    }
     let cpu_start = sample(&args.server_pids);
+    let db_start = sample(&args.db_pids);
+    let machine_start = machine_busy();
     let window_end = start_us + (args.duration * 1e6) as u64;
     let mut peak = rss_connected.rss_kib;
     while now_us() < window_end {
@@ -545,6 +595,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         peak = peak.max(sample(&args.server_pids).rss_kib);
     }
     let cpu_end = sample(&args.server_pids);
+    let db_end = sample(&args.db_pids);
+    let machine_end = machine_busy();
     let load_average = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let patience = Duration::from_secs_f64(args.drain + 120.0);
     let reports: Vec<WorkerReport> = workers
@@ -621,6 +673,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             rss_connected.rss_kib.saturating_sub(rss_before.rss_kib) as f64 / sockets as f64;
         summary.server_cpu_cores = (cpu_end.cpu_secs - cpu_start.cpu_secs) / args.duration;
     }
+    summary.db_cpu_cores = (db_end.cpu_secs - db_start.cpu_secs) / args.duration;
+    summary.machine_busy_cores = (machine_end - machine_start) / args.duration;
+    summary.setup_seconds = setup_seconds;
     std::fs::write(&args.out, serde_json::to_string_pretty(&summary)?)?;
     let md = markdown(&summary);
     std::fs::write(&args.summary, &md)?;
@@ -637,7 +692,7 @@ fn markdown(s: &Summary) -> String {
     };
     let del = |d: &Delivery| {
         format!(
-            "{} acked, {} lost, {} duplicated, {} received without ack",
+            "{} acked, {} not received by the end (lost or late), {} duplicated, {} received without ack",
             d.acked, d.lost, d.duplicated, d.received_unacked
         )
     };
@@ -656,28 +711,72 @@ fn markdown(s: &Summary) -> String {
         s.label, s.target, s.mode, s.visitors, s.agents, s.offered_rate, s.duration_s
     );
     let rows = [
-        ("connections held", format!("{} visitors + {} agents (opened in {:.1} s)",
-            s.visitors_connected, s.agents_connected, s.connect_seconds)),
-        ("delivered msg/s", format!("{:.0} visitor→agent + {:.0} agent→visitor = {:.0}",
-            s.v2a_per_s, s.a2v_per_s, s.total_per_s)),
+        (
+            "connections held",
+            format!(
+                "{} visitors + {} agents (opened in {:.1} s)",
+                s.visitors_connected, s.agents_connected, s.connect_seconds
+            ),
+        ),
+        (
+            "delivered msg/s",
+            format!(
+                "{:.0} visitor→agent + {:.0} agent→visitor = {:.0}",
+                s.v2a_per_s, s.a2v_per_s, s.total_per_s
+            ),
+        ),
         ("visitor→agent p50 / p99 / p99.9", lat(&s.v2a_latency)),
         ("agent→visitor p50 / p99 / p99.9", lat(&s.a2v_latency)),
         ("visitor→agent delivery", del(&s.v2a)),
         ("agent→visitor delivery", del(&s.a2v)),
         ("sends unacked at the end", s.unacked_at_end.to_string()),
-        ("reconnects (resume p50 / p99)", format!("{} ({:.1} / {:.1} ms)", s.reconnects,
-            s.resume.p50_ms, s.resume.p99_ms)),
+        (
+            "reconnects (resume p50 / p99)",
+            format!(
+                "{} ({:.1} / {:.1} ms)",
+                s.reconnects, s.resume.p50_ms, s.resume.p99_ms
+            ),
+        ),
         ("connect errors", map(&s.connect_errors)),
         ("error frames", map(&s.error_frames)),
         ("sockets closed", map(&s.closes)),
-        ("server RSS before / connected / peak", format!("{:.1} / {:.1} / {:.1} MiB",
-            s.server_rss_before_kib as f64 / 1024.0, s.server_rss_connected_kib as f64 / 1024.0,
-            s.server_rss_peak_kib as f64 / 1024.0)),
-        ("server RSS per connection", format!("{:.1} KiB", s.server_rss_per_connection_kib)),
-        ("server CPU in the window", format!("{:.2} cores", s.server_cpu_cores)),
-        ("generator CPU (all workers, whole run)", format!("{:.1} s; peak RSS {:.0} MiB",
-            s.generator_cpu_secs, s.generator_peak_rss_kib as f64 / 1024.0)),
-        ("generator send lag p99", format!("{:.2} ms", s.send_lag.p99_ms)),
+        (
+            "server RSS before / connected / peak",
+            format!(
+                "{:.1} / {:.1} / {:.1} MiB",
+                s.server_rss_before_kib as f64 / 1024.0,
+                s.server_rss_connected_kib as f64 / 1024.0,
+                s.server_rss_peak_kib as f64 / 1024.0
+            ),
+        ),
+        (
+            "server RSS per connection",
+            format!("{:.1} KiB", s.server_rss_per_connection_kib),
+        ),
+        (
+            "server CPU in the window",
+            format!("{:.2} cores", s.server_cpu_cores),
+        ),
+        (
+            "PostgreSQL/Redis CPU in the window",
+            format!("{:.2} cores", s.db_cpu_cores),
+        ),
+        (
+            "whole machine busy in the window (2 cores)",
+            format!("{:.2} cores", s.machine_busy_cores),
+        ),
+        (
+            "generator CPU (all workers, whole run)",
+            format!(
+                "{:.1} s; peak RSS {:.0} MiB",
+                s.generator_cpu_secs,
+                s.generator_peak_rss_kib as f64 / 1024.0
+            ),
+        ),
+        (
+            "generator send lag p99",
+            format!("{:.2} ms", s.send_lag.p99_ms),
+        ),
         ("load average at the end", s.load_average.clone()),
     ];
     out.push_str("| figure | value |\n| --- | --- |\n");
@@ -702,7 +801,13 @@ fn compare(out: &PathBuf, files: &[PathBuf]) -> anyhow::Result<()> {
         "| run | delivered msg/s | ÷ first | v→a p50 / p99 / p99.9 ms | a→v p50 / p99 / p99.9 ms | p99 v→a ÷ first | lost / dup | server CPU (cores) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in &runs {
-        let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "–".into() };
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}", a / b)
+            } else {
+                "–".into()
+            }
+        };
         md.push_str(&format!(
             "| {} | {:.0} | {} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {} | {} / {} | {:.2} |\n",
             r.label,

@@ -42,7 +42,12 @@ fn ws_config() -> WebSocketConfig {
 
 /// `base` is `ws://127.0.0.1:PORT`; `path_query` the rest. The TCP socket is bound to
 /// `source` first, so many sockets can spread over 127.0.0.x and their ephemeral ports.
-pub async fn connect(target: Target, base: &str, path_query: &str, source: Ipv4Addr) -> anyhow::Result<Conn> {
+pub async fn connect(
+    target: Target,
+    base: &str,
+    path_query: &str,
+    source: Ipv4Addr,
+) -> anyhow::Result<Conn> {
     let url = format!("{base}{path_query}");
     let addr: SocketAddr = base
         .trim_start_matches("ws://")
@@ -107,7 +112,10 @@ impl Conn {
         let text = match self.target {
             Target::Parley | Target::Relay => frame.to_string(),
             Target::Socketio => {
-                let event = frame.get("type").and_then(Value::as_str).unwrap_or("message");
+                let event = frame
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("message");
                 format!("42{}", json!([event, frame]))
             }
         };

@@ -124,7 +124,12 @@ fn hist(h: &mut Option<Histogram<u64>>) -> &mut Histogram<u64> {
 
 fn source_ip(plan: &Plan, n: u32) -> Ipv4Addr {
     let last = 2 + n % plan.source_ips.max(1);
-    Ipv4Addr::new(127, 0, u8::try_from(last / 256).unwrap_or(0), u8::try_from(last % 256).unwrap_or(2))
+    Ipv4Addr::new(
+        127,
+        0,
+        u8::try_from(last / 256).unwrap_or(0),
+        u8::try_from(last % 256).unwrap_or(2),
+    )
 }
 
 /// A client id that names its message: UUID bits = nonce | direction | visitor | number.
@@ -262,9 +267,7 @@ async fn main_loop() -> anyhow::Result<()> {
             Command::Go { start_us } => {
                 let _ = go_tx.send(Some(Go { start_us }));
                 let plan = &shared.plan;
-                let end = start_us
-                    + ((plan.duration_s + plan.drain_s) * 1e6) as u64
-                    + 300_000;
+                let end = start_us + ((plan.duration_s + plan.drain_s) * 1e6) as u64 + 300_000;
                 end_at = Some(end);
             }
         }
@@ -317,7 +320,9 @@ async fn wait_go(shared: &Shared) -> Go {
             return g;
         }
         if go.changed().await.is_err() {
-            return Go { start_us: u64::MAX / 4 };
+            return Go {
+                start_us: u64::MAX / 4,
+            };
         }
     }
 }
@@ -352,7 +357,10 @@ async fn visitor_token(shared: &Shared, i: u32) -> anyhow::Result<String> {
     }
     let server = &plan.visitor_servers[i as usize % plan.visitor_servers.len()];
     let http = &shared.http[(i % plan.source_ips.max(1)) as usize];
-    let url = format!("{}/api/v1/widget/visitors", server.replacen("ws://", "http://", 1));
+    let url = format!(
+        "{}/api/v1/widget/visitors",
+        server.replacen("ws://", "http://", 1)
+    );
     let response = http
         .post(url)
         .json(&json!({"account_id": plan.account_id, "channel_id": plan.channel_id}))
@@ -375,7 +383,13 @@ async fn visitor_open(shared: &Shared, visit: &mut Visit) -> anyhow::Result<Conn
     let plan = &shared.plan;
     let i = visit.i;
     let server = &plan.visitor_servers[i as usize % plan.visitor_servers.len()];
-    let mut conn = proto::connect(plan.target, server, &visitor_path(plan, i), source_ip(plan, i)).await?;
+    let mut conn = proto::connect(
+        plan.target,
+        server,
+        &visitor_path(plan, i),
+        source_ip(plan, i),
+    )
+    .await?;
     let hello = conn.auth(&visit.token).await?;
     if plan.mode == Mode::Idle {
         return Ok(conn);
@@ -386,17 +400,28 @@ async fn visitor_open(shared: &Shared, visit: &mut Visit) -> anyhow::Result<Conn
     if visit.conversation.is_none() {
         // The first message starts the conversation (message 0, never answered).
         let t = now_us();
-        conn.send(&json!({"type": "send", "client_id": client_id(plan.nonce, 0, i, 0),
-            "body": body("lt", i, 0, t, plan.body_bytes)}))
-            .await?;
+        conn.send(
+            &json!({"type": "send", "client_id": client_id(plan.nonce, 0, i, 0),
+            "body": body("lt", i, 0, t, plan.body_bytes)}),
+        )
+        .await?;
         let ack = conn.expect("ack").await?;
         visit.conversation = ack["conversation_id"].as_str().map(str::to_owned);
-        shared.state.borrow_mut().v2a.acked.entry(i).or_default().push(0);
+        shared
+            .state
+            .borrow_mut()
+            .v2a
+            .acked
+            .entry(i)
+            .or_default()
+            .push(0);
     }
     let conversation = visit.conversation.clone().context("no conversation")?;
-    conn.send(&json!({"type": "subscribe", "conversation_id": conversation,
-        "after_seq": visit.last_seq}))
-        .await?;
+    conn.send(
+        &json!({"type": "subscribe", "conversation_id": conversation,
+        "after_seq": visit.last_seq}),
+    )
+    .await?;
     conn.expect("subscribed").await?;
     Ok(conn)
 }
@@ -533,7 +558,10 @@ async fn reopen(shared: &Shared, visit: &mut Visit) -> Option<Conn> {
         Ok(c) => c,
         Err(e) => {
             let mut s = shared.state.borrow_mut();
-            State::count(&mut s.report.connect_errors, format!("reopen: {}", reason(&e)));
+            State::count(
+                &mut s.report.connect_errors,
+                format!("reopen: {}", reason(&e)),
+            );
             return None;
         }
     };
@@ -619,7 +647,8 @@ async fn agent_open(shared: &Shared, spec: &AgentSpec, desk: &mut Desk) -> anyho
         desk.id = id.to_owned();
     }
     if plan.target == Target::Parley {
-        conn.send(&json!({"type": "set_status", "status": "available"})).await?;
+        conn.send(&json!({"type": "set_status", "status": "available"}))
+            .await?;
     } else if desk.conversations.is_empty() {
         // No routing in the baselines: agent j takes visitors j, j + M, j + 2M, …
         let mut i = spec.index;
@@ -630,8 +659,10 @@ async fn agent_open(shared: &Shared, spec: &AgentSpec, desk: &mut Desk) -> anyho
     }
     desk.subscribing.clear();
     for (conversation, last) in &desk.conversations {
-        conn.send(&json!({"type": "subscribe", "conversation_id": conversation, "after_seq": last}))
-            .await?;
+        conn.send(
+            &json!({"type": "subscribe", "conversation_id": conversation, "after_seq": last}),
+        )
+        .await?;
         desk.subscribing.insert(conversation.clone());
     }
     Ok(conn)
@@ -652,7 +683,10 @@ async fn agent(shared: Rc<Shared>, spec: AgentSpec) {
         }
         Err(e) => {
             let mut s = shared.state.borrow_mut();
-            State::count(&mut s.report.connect_errors, format!("agent: {}", reason(&e)));
+            State::count(
+                &mut s.report.connect_errors,
+                format!("agent: {}", reason(&e)),
+            );
             drop(s);
             setup_finished(&shared);
             return;
@@ -679,7 +713,10 @@ async fn agent(shared: Rc<Shared>, spec: AgentSpec) {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     let mut s = shared.state.borrow_mut();
-                    State::count(&mut s.report.connect_errors, format!("agent reopen: {}", reason(&e)));
+                    State::count(
+                        &mut s.report.connect_errors,
+                        format!("agent reopen: {}", reason(&e)),
+                    );
                 }
             }
             continue;

@@ -54,7 +54,8 @@ impl Rooms {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let r = rooms.entry(room.to_owned()).or_default();
         r.seq += 1;
-        let ack = json!({"type": "ack", "conversation_id": room, "client_id": client_id, "seq": r.seq});
+        let ack =
+            json!({"type": "ack", "conversation_id": room, "client_id": client_id, "seq": r.seq});
         let _ = sender.send(Message::text(ack.to_string()));
         let item = Message::text(
             json!({"type": "item", "item": {"conversation_id": room, "seq": r.seq,
@@ -82,7 +83,9 @@ fn main() -> std::process::ExitCode {
         .worker_threads(threads.max(1))
         .enable_all()
         .build();
-    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(serve(port)));
+    let result = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(serve(port)));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -107,6 +110,10 @@ async fn serve(port: usize) -> anyhow::Result<()> {
 async fn connection(stream: TcpStream, id: u64, rooms: Arc<Rooms>) {
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
+    #[expect(
+        clippy::result_large_err,
+        reason = "the handshake callback's signature is tungstenite's"
+    )]
     let callback = |request: &Request, response: Response| {
         path = request.uri().to_string();
         Ok(response)
@@ -114,7 +121,8 @@ async fn connection(stream: TcpStream, id: u64, rooms: Arc<Rooms>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
+    let Ok(ws) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
     else {
         return;
     };
@@ -173,13 +181,20 @@ async fn connection(stream: TcpStream, id: u64, rooms: Arc<Rooms>) {
                     if !joined.contains(&room) {
                         joined.push(room.clone());
                     }
-                    let answer = json!({"type": "subscribed", "conversation_id": room, "last_seq": last});
+                    let answer =
+                        json!({"type": "subscribed", "conversation_id": room, "last_seq": last});
                     let _ = outbox.send(Message::text(answer.to_string()));
                 }
             }
             Some("send") => {
                 if let Some(room) = room {
-                    rooms.relay(&room, &frame["client_id"], &frame["body"], direction, &outbox);
+                    rooms.relay(
+                        &room,
+                        &frame["client_id"],
+                        &frame["body"],
+                        direction,
+                        &outbox,
+                    );
                 }
             }
             _ => {}
