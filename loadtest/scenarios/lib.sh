@@ -11,7 +11,8 @@ if [[ -z "${PARLEY_TEST_POSTGRES_URL:-}" && -f /tmp/dev.env ]]; then
 fi
 : "${PARLEY_TEST_POSTGRES_URL:?set PARLEY_TEST_POSTGRES_URL (see scripts/services.sh)}"
 
-PARLEY="$ROOT/target/release/parley"
+# PARLEY_BIN: another parley binary to measure (e.g. a patched build); SKIP_BUILD=1: no cargo.
+PARLEY="${PARLEY_BIN:-$ROOT/target/release/parley}"
 LOADTEST="$ROOT/target/release/loadtest"
 RELAY="$ROOT/target/release/relay"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -23,6 +24,7 @@ PIDS=()
 # Two builds, not one: built together, the crates' tokio features would unify and parley
 # would be rebuilt for a feature set of its own (minutes on two cores).
 build() {
+    if [[ -n "${SKIP_BUILD:-}" ]]; then return 0; fi
     cargo build --release --bin parley >&2
     cargo build --release -p loadtest --bins >&2
 }
