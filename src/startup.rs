@@ -118,6 +118,7 @@ impl Application {
         .spawn();
         let state = web::Data::new(AppState {
             store: store.clone(),
+            appends: store::AppendBatcher::spawn(store.clone()),
             bus,
             presence,
             assignments,
