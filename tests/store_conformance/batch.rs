@@ -402,7 +402,8 @@ async fn concurrent_callers_through_the_batcher_lose_and_double_nothing(backend:
         conversations.push(conversation(&*store, a, w.chat.id, w.contact.id).await);
     }
     let conversations = Arc::new(conversations);
-    let batcher = AppendBatcher::spawn(store.clone());
+    // Three lanes: conversations spread over them, so lanes really run side by side.
+    let batcher = AppendBatcher::spawn(store.clone(), 3);
     let start = Arc::new(tokio::sync::Barrier::new(CALLERS));
 
     let callers: Vec<_> = (0..CALLERS)

@@ -12,7 +12,8 @@
 //! `append_item` locks one conversation and waits its turn the same way. Everything else is set
 //! at a time: one statement reads the client ids already stored, one inserts every new item
 //! (arrays through `unnest`), one moves each conversation's `last_seq`, one writes the report
-//! events. So a batch of 256 costs about as many round trips as one append, and one commit.
+//! events, pipelined in two round trips. So a batch of 256 costs fewer round trips than one
+//! `append_item`, and one commit.
 
 use std::collections::HashMap;
 
@@ -589,8 +590,12 @@ async fn append_batch(
     appends: &[AppendRequest],
 ) -> Result<Vec<StoreResult<Appended>>, BatchFailure> {
     let tx = client.transaction().await?;
-    let mut locked = lock_conversations(&tx, appends).await?;
-    let stored = stored_client_ids(&tx, appends, &locked).await?;
+    // Pipelined: sent together, run one after the other, so the client ids are read after the
+    // locks are held (a concurrent writer of the same client id has committed or not started).
+    let (mut locked, stored) = tokio::try_join!(
+        lock_conversations(&tx, appends),
+        stored_client_ids(&tx, appends)
+    )?;
 
     // Seqs, and repeats, in the order given: as if each append ran alone, one after another.
     let mut outcomes = Vec::with_capacity(appends.len());
@@ -628,8 +633,12 @@ async fn append_batch(
         });
     }
 
-    let items = insert_rows(&tx, &rows).await?;
-    advance_conversations(&tx, &rows).await?;
+    // Pipelined too: ids and seqs are chosen here, so no statement waits for another's answer.
+    let (items, (), ()) = tokio::try_join!(
+        insert_rows(&tx, &rows),
+        advance_conversations(&tx, &rows),
+        insert_report_events(&tx, &rows, &locked),
+    )?;
     for (new, item) in rows.iter().zip(&items) {
         let Some((conversation, kind)) = locked.get(&(new.account, new.conversation)) else {
             continue;
@@ -640,7 +649,6 @@ async fn append_batch(
             super::outbox::enqueue(&tx, conversation, item, *kind, new.at).await?;
         }
     }
-    insert_report_events(&tx, &rows, &items, &locked).await?;
     tx.commit()
         .await
         .map_err(|e| BatchFailure::Commit(e.into()))?;
@@ -701,16 +709,14 @@ async fn lock_conversations(
     Ok(locked)
 }
 
-/// The items already stored under the batch's client ids, by (conversation, client id). Read
-/// after the locks, so a concurrent writer of the same client id has committed or not started.
+/// The items already stored under the batch's client ids, by (conversation, client id). Only
+/// consulted for appends whose conversation was found in their account.
 async fn stored_client_ids(
     tx: &impl GenericClient,
     appends: &[AppendRequest],
-    locked: &HashMap<ConversationKey, (Conversation, ChannelKind)>,
 ) -> StoreResult<HashMap<(Uuid, Uuid), TimelineItem>> {
     let (conversations, client_ids): (Vec<Uuid>, Vec<Uuid>) = appends
         .iter()
-        .filter(|a| locked.contains_key(&(a.account.0, a.conversation.0)))
         .filter_map(|a| a.item.client_id.map(|id| (a.conversation.0, id)))
         .unzip();
     if client_ids.is_empty() {
@@ -908,7 +914,6 @@ async fn advance_conversations(tx: &impl GenericClient, rows: &[NewRow]) -> Stor
 async fn insert_report_events(
     tx: &impl GenericClient,
     rows: &[NewRow],
-    items: &[TimelineItem],
     locked: &HashMap<ConversationKey, (Conversation, ChannelKind)>,
 ) -> StoreResult<()> {
     let mut accounts = Vec::new();
@@ -918,13 +923,13 @@ async fn insert_report_events(
     let mut agents = Vec::new();
     let mut data = Vec::new();
     let mut at = Vec::new();
-    for (new, item) in rows.iter().zip(items) {
+    for new in rows {
         let (Some((kind, mentions)), Some((conversation, _))) =
             (&new.fact, locked.get(&(new.account, new.conversation)))
         else {
             continue;
         };
-        let mut fields = json!({"seq": item.seq, "item_id": item.id});
+        let mut fields = json!({"seq": new.seq, "item_id": new.id});
         if let (Some(object), Some(mentions)) = (fields.as_object_mut(), mentions) {
             object.insert("mentions".into(), json!(mentions));
         }
