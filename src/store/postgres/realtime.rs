@@ -674,7 +674,8 @@ async fn append_batch(
 }
 
 /// The batch's conversations (those of the account each names), locked in id order, with
-/// their channel's kind.
+/// their channel's kind. `id = ANY` keeps the plan on the primary key however the planner
+/// guesses the size of `unnest`; only rows that pass the account check are locked.
 async fn lock_conversations(
     tx: &impl GenericClient,
     appends: &[AppendRequest],
@@ -689,7 +690,7 @@ async fn lock_conversations(
             ", (SELECT ch.kind FROM channels ch \
                 WHERE ch.account_id = conversations.account_id \
                   AND ch.id = conversations.channel_id) AS channel_kind \
-             FROM conversations WHERE (account_id, id) IN \
+             FROM conversations WHERE id = ANY($2) AND (account_id, id) IN \
                (SELECT a, c FROM unnest($1::uuid[], $2::uuid[]) AS x(a, c)) \
              ORDER BY id FOR UPDATE"
         ),
@@ -728,7 +729,8 @@ async fn stored_client_ids(
             "SELECT ",
             item_columns!(),
             " FROM unnest($1::uuid[], $2::uuid[]) AS x(c, k) \
-              JOIN timeline_items ON conversation_id = x.c AND client_id = x.k"
+              JOIN timeline_items ON conversation_id = x.c AND client_id = x.k \
+              WHERE conversation_id = ANY($1)"
         ),
         &[&conversations, &client_ids],
     )
@@ -902,7 +904,8 @@ async fn advance_conversations(tx: &impl GenericClient, rows: &[NewRow]) -> Stor
         "UPDATE conversations SET last_seq = x.seq, updated_at = x.at \
          FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[]) \
            AS x(a, c, seq, at) \
-         WHERE conversations.account_id = x.a AND conversations.id = x.c",
+         WHERE conversations.id = ANY($2) \
+           AND conversations.account_id = x.a AND conversations.id = x.c",
         &[&accounts, &conversations, &seqs, &at],
     )
     .await?;
