@@ -20,6 +20,9 @@
 //! through an `AppendBatcher` of [`POSTGRES_LANES`] lanes (what a node on PostgreSQL uses for
 //! sockets and REST), of one lane, and with `append_item` directly (one commit per message);
 //! with the transactions written, so the mean batch, and the latency of one append (p50, p99).
+//! `PARLEY_BENCH_WRITERS` and `PARLEY_BENCH_LANES` (comma-separated) change the writers and the
+//! lane counts tried; a criterion filter that matches nothing (e.g. `--bench none`) skips the
+//! criterion cases.
 //!
 //! `cargo test --benches` runs each case once and the throughput part for one second.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -385,12 +388,20 @@ fn bench(c: &mut Criterion) {
         "\nThroughput: writers each append one message (to one of {CONVERSATIONS} conversations, \
          at random) and wait for it, {seconds} s per line:"
     );
-    for writers in [8usize, 32, 128] {
-        for path in [
-            Path::Batcher(POSTGRES_LANES),
-            Path::Batcher(1),
-            Path::Single,
-        ] {
+    let list = |name: &str, default: Vec<usize>| -> Vec<usize> {
+        std::env::var(name).map_or(default, |v| {
+            v.split(',')
+                .map(|n| n.trim().parse().expect(name))
+                .collect()
+        })
+    };
+    let lanes = list("PARLEY_BENCH_LANES", vec![POSTGRES_LANES, 1]);
+    for writers in list("PARLEY_BENCH_WRITERS", vec![8, 32, 128]) {
+        let paths = lanes
+            .iter()
+            .map(|&l| Path::Batcher(l))
+            .chain([Path::Single]);
+        for path in paths {
             if !bench_mode && (writers != 8 || path != Path::Batcher(POSTGRES_LANES)) {
                 continue;
             }
