@@ -583,6 +583,7 @@ struct NewRow {
     at: OffsetDateTime,
 }
 
+/// (account, conversation).
 type ConversationKey = (Uuid, Uuid);
 
 async fn append_batch(
@@ -600,7 +601,8 @@ async fn append_batch(
     // Seqs, and repeats, in the order given: as if each append ran alone, one after another.
     let mut outcomes = Vec::with_capacity(appends.len());
     let mut rows: Vec<NewRow> = Vec::with_capacity(appends.len());
-    let mut in_batch: HashMap<ConversationKey, usize> = HashMap::new();
+    // (conversation, client id) → the row it was first given in this batch.
+    let mut in_batch: HashMap<(Uuid, Uuid), usize> = HashMap::new();
     for append in appends {
         let key = (append.account.0, append.conversation.0);
         let Some((conversation, channel_kind)) = locked.get_mut(&key) else {
