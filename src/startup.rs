@@ -137,6 +137,13 @@ impl Application {
         });
         let state = web::Data::new(AppState {
             store: store.clone(),
+            appends: store::AppendBatcher::spawn(
+                store.clone(),
+                store::batcher::lanes_for(
+                    settings.store.url.expose_secret(),
+                    settings.store.pool_size,
+                ),
+            ),
             bus,
             presence,
             assignments,

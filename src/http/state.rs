@@ -41,6 +41,8 @@ pub fn per_ip_limiter(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
 
 pub struct AppState {
     pub store: DynStore,
+    /// Timeline appends from sockets and REST, written many to a transaction (group commit).
+    pub appends: crate::store::AppendBatcher,
     /// Live updates between actors and nodes.
     pub bus: Arc<dyn Bus>,
     /// Which agents are online, and their chosen status.

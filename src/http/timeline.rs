@@ -255,9 +255,11 @@ pub(crate) async fn append_and_publish_as(
     {
         refuse_outside_reply_window(state, account, conversation).await?;
     }
+    // Through the node's batcher: this append commits together with whatever other sockets
+    // and requests of the node are storing at the same moment (one sync of the WAL for all).
     let appended = state
-        .store
-        .append_item(
+        .appends
+        .append(
             account,
             conversation,
             NewItem {

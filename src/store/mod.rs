@@ -8,6 +8,7 @@
 //!
 //! Must not: know about HTTP, sockets or the bus; hash passwords (it stores PHC strings it is given).
 
+pub mod batcher;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::domain::*;
 
+pub use batcher::AppendBatcher;
 pub use migrate::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -104,6 +106,35 @@ pub struct PoolStatus {
     pub available: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+}
+
+/// One append of [`Store::append_items`]: `item` for `conversation` of `account`.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub account: AccountId,
+    pub conversation: ConversationId,
+    pub item: NewItem,
+}
+
+impl StoreError {
+    /// The same error again, for each of several callers that one failure answers (a batch
+    /// that could not commit). A backend error keeps its message, not its source.
+    pub fn for_each_caller(&self) -> Self {
+        match self {
+            Self::NotFound { entity } => Self::NotFound { entity },
+            Self::Conflict { field, message } => Self::Conflict {
+                field,
+                message: message.clone(),
+            },
+            Self::Invalid { field, message } => Self::Invalid {
+                field,
+                message: message.clone(),
+            },
+            Self::UnknownScheme(scheme) => Self::UnknownScheme(scheme.clone()),
+            Self::Unavailable(why) => Self::Unavailable(why.clone()),
+            Self::Backend(e) => Self::backend(std::io::Error::other(e.to_string())),
+        }
+    }
 }
 
 /// Reads, for login and for authenticating a request, which happen before an account is known.
@@ -311,6 +342,16 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
         item: NewItem,
     ) -> StoreResult<Appended>;
+    /// Many appends, to any conversations of any accounts, committed together in one
+    /// transaction (one durable commit for the lot: group commit). The result for each is what
+    /// [`Store::append_item`] would have returned had the appends run one after another in the
+    /// order given: each item takes the next `seq` of its conversation, a client id seen before
+    /// (stored earlier, or earlier in this same list) returns the stored item with
+    /// `created: false`, and everything `append_item` writes with an item (report event, outbox
+    /// row) is written with it. One refused append (a conversation that is not the account's)
+    /// fails alone; when the transaction itself cannot commit, every append fails and nothing
+    /// of the list is stored. Results come in the order of `appends`.
+    async fn append_items(&self, appends: Vec<AppendRequest>) -> Vec<StoreResult<Appended>>;
     /// Items with `seq > after_seq`, oldest first, at most `limit` (clamped to [`MAX_PAGE_SIZE`]).
     async fn list_items(
         &self,

@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts_agents;
+mod batch;
 mod bots;
 mod channels_chatflows;
 mod concurrency;

@@ -207,15 +207,15 @@ pub(super) async fn list_conversations(
 }
 
 /// A timeline item about to be stored at the next `seq` of a locked conversation.
-struct ItemRow {
-    client_id: Option<Uuid>,
-    kind: ItemKind,
-    author: Actor,
-    direction: Option<Direction>,
-    body: Option<String>,
-    mentions: Vec<Uuid>,
-    data: Option<Value>,
-    delivery_status: Option<DeliveryStatus>,
+pub(super) struct ItemRow {
+    pub(super) client_id: Option<Uuid>,
+    pub(super) kind: ItemKind,
+    pub(super) author: Actor,
+    pub(super) direction: Option<Direction>,
+    pub(super) body: Option<String>,
+    pub(super) mentions: Vec<Uuid>,
+    pub(super) data: Option<Value>,
+    pub(super) delivery_status: Option<DeliveryStatus>,
 }
 
 /// Inserts `item` at `last_seq + 1` of the (locked) conversation and advances `last_seq`.
@@ -432,11 +432,11 @@ pub(super) async fn read_conversation(
 }
 
 /// A new item's report fact: its kind, and the mentions of a comment.
-type ItemFact = (&'static str, Option<Vec<Uuid>>);
+pub(super) type ItemFact = (&'static str, Option<Vec<Uuid>>);
 
 /// The row to insert for a new item, and the report fact it makes (its kind, and the mentions
 /// of a comment). Outbound messages on channels that send elsewhere start `pending`.
-fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<ItemFact>) {
+pub(super) fn new_item_row(new: NewItem, channel_kind: ChannelKind) -> (ItemRow, Option<ItemFact>) {
     match new.content {
         NewItemContent::Message { direction, body } => {
             // The outbox delivers email, Messenger and form replies; chat goes out on the socket.

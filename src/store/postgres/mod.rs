@@ -499,6 +499,9 @@ impl Store for PostgresStore {
     ) -> StoreResult<Appended> {
         conversations::append_item(&self.pool, account, conversation, item).await
     }
+    async fn append_items(&self, appends: Vec<AppendRequest>) -> Vec<StoreResult<Appended>> {
+        realtime::append_items(&self.pool, appends).await
+    }
 
     async fn save_bot_turn(
         &self,

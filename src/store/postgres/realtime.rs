@@ -1,22 +1,36 @@
 //! What the real-time core needs on PostgreSQL (docs/store.md "Real-time"): visitors, agents'
-//! loads, atomic claims for routing, the routing queue, and read marks.
+//! loads, atomic claims for routing, the routing queue, read marks, and appends in batches.
 //!
 //! A claim locks the conversation row, then the agent's row (`SELECT … FOR UPDATE`), and only
 //! then counts the agent's open conversations: two nodes claiming for the same agent queue on
 //! the agent's row, and the second counts after the first has committed, so capacity holds
 //! across nodes. Conversation before agent is the order `change_conversation` takes them in
 //! too (it stamps the assignee's `last_assigned_at`), so the two never deadlock.
+//!
+//! A batch of appends (`append_items`) locks all its conversations with one statement, in id
+//! order, so two batches sharing conversations queue instead of deadlocking; a single
+//! `append_item` locks one conversation and waits its turn the same way. Everything else is set
+//! at a time: one statement reads the client ids already stored, one inserts every new item
+//! (arrays through `unnest`), one moves each conversation's `last_seq`, one writes the report
+//! events, pipelined in two round trips. So a batch of 256 costs fewer round trips than one
+//! `append_item`, and one commit.
+
+use std::collections::HashMap;
 
 use deadpool_postgres::{GenericClient, Pool};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::contacts::{read_contact, write_contact};
-use super::conversations::{assign, lock_conversation, read_conversation};
-use super::rows::actor_columns;
+use super::conversations::{
+    ItemFact, ItemRow, append_item, assign, lock_conversation, new_item_row, read_conversation,
+};
+use super::rows::{actor_agent, actor_columns};
 use super::{execute, not_found, now, query, query_one, query_opt, rows};
 use crate::domain::*;
-use crate::store::{MAX_PAGE_SIZE, StoreError, StoreResult};
+use crate::store::{AppendRequest, MAX_PAGE_SIZE, StoreError, StoreResult};
 
 fn visitor(row: &Row) -> StoreResult<Visitor> {
     Ok(Visitor {
@@ -493,4 +507,464 @@ pub(super) async fn read_marks(
         Ok((actor, row.try_get("seq")?))
     })
     .collect()
+}
+
+/// See `Store::append_items`: the whole batch in one transaction, set at a time. Should a
+/// statement of the batch fail (which validation up front leaves to the unexpected: a lost
+/// connection, a deadlock with a writer locking in another order), nothing of it is kept and
+/// each append runs again alone through `append_item`, so the failure stays with the append
+/// that causes it. A failed commit is not retried: its outcome is unknown, and items without a
+/// client id would be stored twice; every append reports it.
+pub(super) async fn append_items(
+    pool: &Pool,
+    appends: Vec<AppendRequest>,
+) -> Vec<StoreResult<Appended>> {
+    if appends.is_empty() {
+        return Vec::new();
+    }
+    let every = |e: StoreError| appends.iter().map(|_| Err(e.for_each_caller())).collect();
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(e) => return every(e.into()),
+    };
+    match append_batch(&mut client, &appends).await {
+        Ok(results) => results,
+        Err(BatchFailure::Commit(e)) => every(e),
+        Err(BatchFailure::Statement(e)) => {
+            tracing::warn!(error = %e, appends = appends.len(),
+                "a batch of appends failed; appending them one by one");
+            drop(client);
+            let mut results = Vec::with_capacity(appends.len());
+            for append in appends {
+                let AppendRequest {
+                    account,
+                    conversation,
+                    item,
+                } = append;
+                results.push(append_item(pool, account, conversation, item).await);
+            }
+            results
+        }
+    }
+}
+
+enum BatchFailure {
+    /// Before the commit: nothing of the batch is stored.
+    Statement(StoreError),
+    /// At the commit: the outcome is unknown.
+    Commit(StoreError),
+}
+
+impl<E: Into<StoreError>> From<E> for BatchFailure {
+    fn from(e: E) -> Self {
+        Self::Statement(e.into())
+    }
+}
+
+/// What one append of a batch turns out to be.
+enum Outcome {
+    Refused(StoreError),
+    /// Its client id was stored before this batch.
+    Stored(TimelineItem),
+    /// New: the `n`th row inserted.
+    New(usize),
+    /// Its client id came earlier in this batch, as the `n`th row inserted.
+    Repeat(usize),
+}
+
+/// A new item about to be inserted, at its conversation's next seq.
+struct NewRow {
+    id: Uuid,
+    account: Uuid,
+    conversation: Uuid,
+    seq: i64,
+    row: ItemRow,
+    fact: Option<ItemFact>,
+    at: OffsetDateTime,
+}
+
+/// (account, conversation).
+type ConversationKey = (Uuid, Uuid);
+
+async fn append_batch(
+    client: &mut deadpool_postgres::Client,
+    appends: &[AppendRequest],
+) -> Result<Vec<StoreResult<Appended>>, BatchFailure> {
+    let tx = client.transaction().await?;
+    // Pipelined: sent together, run one after the other, so the client ids are read after the
+    // locks are held (a concurrent writer of the same client id has committed or not started).
+    let (mut locked, stored) = tokio::try_join!(
+        lock_conversations(&tx, appends),
+        stored_client_ids(&tx, appends)
+    )?;
+
+    // Seqs, and repeats, in the order given: as if each append ran alone, one after another.
+    let mut outcomes = Vec::with_capacity(appends.len());
+    let mut rows: Vec<NewRow> = Vec::with_capacity(appends.len());
+    // (conversation, client id) → the row it was first given in this batch.
+    let mut in_batch: HashMap<(Uuid, Uuid), usize> = HashMap::new();
+    for append in appends {
+        let key = (append.account.0, append.conversation.0);
+        let Some((conversation, channel_kind)) = locked.get_mut(&key) else {
+            outcomes.push(Outcome::Refused(not_found("conversation")));
+            continue;
+        };
+        if let Some(client_id) = append.item.client_id {
+            let seen = (append.conversation.0, client_id);
+            if let Some(item) = stored.get(&seen) {
+                outcomes.push(Outcome::Stored(item.clone()));
+                continue;
+            }
+            if let Some(&n) = in_batch.get(&seen) {
+                outcomes.push(Outcome::Repeat(n));
+                continue;
+            }
+            in_batch.insert(seen, rows.len());
+        }
+        conversation.last_seq += 1;
+        let (row, fact) = new_item_row(append.item.clone(), *channel_kind);
+        outcomes.push(Outcome::New(rows.len()));
+        rows.push(NewRow {
+            id: TimelineItemId::new().0,
+            account: key.0,
+            conversation: key.1,
+            seq: conversation.last_seq,
+            row,
+            fact,
+            at: now(),
+        });
+    }
+
+    // Pipelined too: ids and seqs are chosen here, so no statement waits for another's answer.
+    let (items, (), ()) = tokio::try_join!(
+        insert_rows(&tx, &rows),
+        advance_conversations(&tx, &rows),
+        insert_report_events(&tx, &rows, &locked),
+    )?;
+    for (new, item) in rows.iter().zip(&items) {
+        let Some((conversation, kind)) = locked.get(&(new.account, new.conversation)) else {
+            continue;
+        };
+        if item.delivery_status == Some(DeliveryStatus::Pending)
+            && matches!(kind, ChannelKind::Email | ChannelKind::Messenger)
+        {
+            super::outbox::enqueue(&tx, conversation, item, *kind, new.at).await?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| BatchFailure::Commit(e.into()))?;
+
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Refused(e) => Err(e),
+            Outcome::Stored(item) => Ok(Appended {
+                item,
+                created: false,
+            }),
+            Outcome::New(n) => Ok(Appended {
+                item: items[n].clone(),
+                created: true,
+            }),
+            Outcome::Repeat(n) => Ok(Appended {
+                item: items[n].clone(),
+                created: false,
+            }),
+        })
+        .collect())
+}
+
+/// The batch's conversations (those of the account each names), locked in id order, with
+/// their channel's kind. `id = ANY` keeps the plan on the primary key however the planner
+/// guesses the size of `unnest`; only rows that pass the account check are locked.
+async fn lock_conversations(
+    tx: &impl GenericClient,
+    appends: &[AppendRequest],
+) -> StoreResult<HashMap<ConversationKey, (Conversation, ChannelKind)>> {
+    let accounts: Vec<Uuid> = appends.iter().map(|a| a.account.0).collect();
+    let conversations: Vec<Uuid> = appends.iter().map(|a| a.conversation.0).collect();
+    let found = query(
+        tx,
+        concat!(
+            "SELECT ",
+            conversation_columns!(),
+            ", (SELECT ch.kind FROM channels ch \
+                WHERE ch.account_id = conversations.account_id \
+                  AND ch.id = conversations.channel_id) AS channel_kind \
+             FROM conversations WHERE id = ANY($2) AND (account_id, id) IN \
+               (SELECT a, c FROM unnest($1::uuid[], $2::uuid[]) AS x(a, c)) \
+             ORDER BY id FOR UPDATE"
+        ),
+        &[&accounts, &conversations],
+    )
+    .await?;
+    let mut locked = HashMap::with_capacity(found.len());
+    for row in &found {
+        let conversation = rows::conversation(row)?;
+        let kind: String = row.try_get("channel_kind")?;
+        let kind = ChannelKind::parse(&kind).map_err(StoreError::backend)?;
+        locked.insert(
+            (conversation.account_id.0, conversation.id.0),
+            (conversation, kind),
+        );
+    }
+    Ok(locked)
+}
+
+/// The items already stored under the batch's client ids, by (conversation, client id). Only
+/// consulted for appends whose conversation was found in their account.
+async fn stored_client_ids(
+    tx: &impl GenericClient,
+    appends: &[AppendRequest],
+) -> StoreResult<HashMap<(Uuid, Uuid), TimelineItem>> {
+    let (conversations, client_ids): (Vec<Uuid>, Vec<Uuid>) = appends
+        .iter()
+        .filter_map(|a| a.item.client_id.map(|id| (a.conversation.0, id)))
+        .unzip();
+    if client_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = query(
+        tx,
+        concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM unnest($1::uuid[], $2::uuid[]) AS x(c, k) \
+              JOIN timeline_items ON conversation_id = x.c AND client_id = x.k \
+              WHERE conversation_id = ANY($1)"
+        ),
+        &[&conversations, &client_ids],
+    )
+    .await?;
+    let mut stored = HashMap::with_capacity(found.len());
+    for row in &found {
+        let item = rows::item(row)?;
+        if let Some(client_id) = item.client_id {
+            stored.insert((item.conversation_id.0, client_id), item);
+        }
+    }
+    Ok(stored)
+}
+
+/// Inserts every new row with one statement; the items come back in the order of `rows`.
+async fn insert_rows(tx: &impl GenericClient, rows: &[NewRow]) -> StoreResult<Vec<TimelineItem>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = ItemColumns::with_capacity(rows.len());
+    for new in rows {
+        columns.push(new);
+    }
+    let ItemColumns {
+        ids,
+        accounts,
+        conversations,
+        seqs,
+        client_ids,
+        kinds,
+        author_types,
+        author_ids,
+        directions,
+        bodies,
+        mentions,
+        data,
+        delivery_statuses,
+        created_at,
+    } = &columns;
+    // Mentions travel as comma-separated text: unnest cannot take an array of arrays.
+    let inserted = query(
+        tx,
+        concat!(
+            "INSERT INTO timeline_items (id, account_id, conversation_id, seq, client_id, kind, \
+             author_type, author_id, direction, body, mentions, data, delivery_status, \
+             created_at) \
+             SELECT id, account_id, conversation_id, seq, client_id, kind, author_type, \
+               author_id, direction, body, string_to_array(mentions, ',')::uuid[], data, \
+               delivery_status, created_at \
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::uuid[], \
+               $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
+               $12::jsonb[], $13::text[], $14::timestamptz[]) \
+               AS x(id, account_id, conversation_id, seq, client_id, kind, author_type, \
+                    author_id, direction, body, mentions, data, delivery_status, created_at) \
+             RETURNING ",
+            item_columns!()
+        ),
+        &[
+            ids,
+            accounts,
+            conversations,
+            seqs,
+            client_ids,
+            kinds,
+            author_types,
+            author_ids,
+            directions,
+            bodies,
+            mentions,
+            data,
+            delivery_statuses,
+            created_at,
+        ],
+    )
+    .await?;
+    let mut by_id = HashMap::with_capacity(inserted.len());
+    for row in &inserted {
+        let item = rows::item(row)?;
+        by_id.insert(item.id.0, item);
+    }
+    rows.iter()
+        .map(|new| {
+            by_id.remove(&new.id).ok_or_else(|| {
+                StoreError::backend(std::io::Error::other("an inserted item did not come back"))
+            })
+        })
+        .collect()
+}
+
+/// The batch's new rows as one array per column, for `unnest`.
+struct ItemColumns {
+    ids: Vec<Uuid>,
+    accounts: Vec<Uuid>,
+    conversations: Vec<Uuid>,
+    seqs: Vec<i64>,
+    client_ids: Vec<Option<Uuid>>,
+    kinds: Vec<&'static str>,
+    author_types: Vec<&'static str>,
+    author_ids: Vec<Option<Uuid>>,
+    directions: Vec<Option<&'static str>>,
+    bodies: Vec<Option<String>>,
+    mentions: Vec<String>,
+    data: Vec<Option<Value>>,
+    delivery_statuses: Vec<Option<&'static str>>,
+    created_at: Vec<OffsetDateTime>,
+}
+
+impl ItemColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            accounts: Vec::with_capacity(n),
+            conversations: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            client_ids: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            author_types: Vec::with_capacity(n),
+            author_ids: Vec::with_capacity(n),
+            directions: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+            mentions: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            delivery_statuses: Vec::with_capacity(n),
+            created_at: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, new: &NewRow) {
+        let row = &new.row;
+        let (author_type, author_id) = actor_columns(row.author);
+        self.ids.push(new.id);
+        self.accounts.push(new.account);
+        self.conversations.push(new.conversation);
+        self.seqs.push(new.seq);
+        self.client_ids.push(row.client_id);
+        self.kinds.push(row.kind.as_str());
+        self.author_types.push(author_type);
+        self.author_ids.push(author_id);
+        self.directions.push(row.direction.map(Direction::as_str));
+        self.bodies.push(row.body.clone());
+        let mentions: Vec<String> = row.mentions.iter().map(Uuid::to_string).collect();
+        self.mentions.push(mentions.join(","));
+        self.data.push(row.data.clone());
+        self.delivery_statuses
+            .push(row.delivery_status.map(DeliveryStatus::as_str));
+        self.created_at.push(new.at);
+    }
+}
+
+/// Each conversation's `last_seq` to its last new item, `updated_at` to that item's time.
+async fn advance_conversations(tx: &impl GenericClient, rows: &[NewRow]) -> StoreResult<()> {
+    let mut last: HashMap<ConversationKey, (i64, OffsetDateTime)> = HashMap::new();
+    for new in rows {
+        last.insert((new.account, new.conversation), (new.seq, new.at));
+    }
+    if last.is_empty() {
+        return Ok(());
+    }
+    let mut accounts = Vec::with_capacity(last.len());
+    let mut conversations = Vec::with_capacity(last.len());
+    let mut seqs = Vec::with_capacity(last.len());
+    let mut at = Vec::with_capacity(last.len());
+    for ((account, conversation), (seq, when)) in last {
+        accounts.push(account);
+        conversations.push(conversation);
+        seqs.push(seq);
+        at.push(when);
+    }
+    execute(
+        tx,
+        "UPDATE conversations SET last_seq = x.seq, updated_at = x.at \
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[]) \
+           AS x(a, c, seq, at) \
+         WHERE conversations.id = ANY($2) \
+           AND conversations.account_id = x.a AND conversations.id = x.c",
+        &[&accounts, &conversations, &seqs, &at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The report fact of each new item (`message.received`, `message.sent`, `comment.added`),
+/// exactly as `append_item` writes it, in one statement.
+async fn insert_report_events(
+    tx: &impl GenericClient,
+    rows: &[NewRow],
+    locked: &HashMap<ConversationKey, (Conversation, ChannelKind)>,
+) -> StoreResult<()> {
+    let mut accounts = Vec::new();
+    let mut kinds = Vec::new();
+    let mut inboxes = Vec::new();
+    let mut conversations = Vec::new();
+    let mut agents = Vec::new();
+    let mut data = Vec::new();
+    let mut at = Vec::new();
+    for new in rows {
+        let (Some((kind, mentions)), Some((conversation, _))) =
+            (&new.fact, locked.get(&(new.account, new.conversation)))
+        else {
+            continue;
+        };
+        let mut fields = json!({"seq": new.seq, "item_id": new.id});
+        if let (Some(object), Some(mentions)) = (fields.as_object_mut(), mentions) {
+            object.insert("mentions".into(), json!(mentions));
+        }
+        accounts.push(new.account);
+        kinds.push(*kind);
+        inboxes.push(conversation.inbox_id.0);
+        conversations.push(new.conversation);
+        agents.push(actor_agent(new.row.author));
+        data.push(fields);
+        at.push(new.at);
+    }
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    execute(
+        tx,
+        "INSERT INTO events (account_id, kind, inbox_id, conversation_id, agent_id, data, \
+           occurred_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], \
+           $6::jsonb[], $7::timestamptz[])",
+        &[
+            &accounts,
+            &kinds,
+            &inboxes,
+            &conversations,
+            &agents,
+            &data,
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -767,6 +767,16 @@ impl Store for SqliteStore {
         self.write(move |c| conversations::append_item(c, account, conversation, item))
             .await
     }
+    async fn append_items(&self, appends: Vec<AppendRequest>) -> Vec<StoreResult<Appended>> {
+        let count = appends.len();
+        match self
+            .write(move |c| realtime::append_items(c, appends))
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => (0..count).map(|_| Err(e.for_each_caller())).collect(),
+        }
+    }
 
     async fn save_bot_turn(
         &self,

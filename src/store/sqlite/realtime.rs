@@ -1,9 +1,13 @@
 //! What the real-time core needs (docs/store.md "Real-time"): visitors, agents' loads, atomic
-//! claims for routing, the routing queue, and read marks.
+//! claims for routing, the routing queue, read marks, and appends in batches.
 //!
 //! A claim is atomic because it runs in the caller's `BEGIN IMMEDIATE` transaction: it holds the
 //! file's write lock from its first read, so no other writer (in this process or another) can
 //! assign to the agent between the count and the assignment.
+//!
+//! A batch of appends is one such transaction with a savepoint around each append: an append
+//! that fails is rolled back to its savepoint alone, and the rest commit together (one sync of
+//! the WAL for the lot).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -12,11 +16,11 @@ use super::contacts::{
     CONTACT_COLUMNS, contact_row, create_contact, get_contact, insert_contact, write_contact,
 };
 use super::conversations::{
-    CONVERSATION_COLUMNS, assign, channel_kind, conversation_row, get_conversation,
+    CONVERSATION_COLUMNS, append_item, assign, channel_kind, conversation_row, get_conversation,
 };
 use super::{Fail, exists, invalid, not_found};
 use crate::domain::*;
-use crate::store::MAX_PAGE_SIZE;
+use crate::store::{AppendRequest, MAX_PAGE_SIZE, StoreError, StoreResult};
 
 const VISITOR_COLUMNS: &str = "id, account_id, channel_id, contact_id, created_at";
 
@@ -372,4 +376,27 @@ pub(super) fn read_marks(
         })?
         .collect::<Result<_, _>>()?;
     Ok(marks)
+}
+
+/// See `Store::append_items`: each append as `append_item` does it, in the caller's write
+/// transaction, inside its own savepoint.
+pub(super) fn append_items(
+    c: &Connection,
+    appends: Vec<AppendRequest>,
+) -> Result<Vec<StoreResult<Appended>>, Fail> {
+    let mut results = Vec::with_capacity(appends.len());
+    for append in appends {
+        c.execute_batch("SAVEPOINT append_item")?;
+        match append_item(c, append.account, append.conversation, append.item) {
+            Ok(appended) => {
+                c.execute_batch("RELEASE append_item")?;
+                results.push(Ok(appended));
+            }
+            Err(fail) => {
+                c.execute_batch("ROLLBACK TO append_item; RELEASE append_item")?;
+                results.push(Err(StoreError::from(fail)));
+            }
+        }
+    }
+    Ok(results)
 }
