@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use parley::domain::*;
 use parley::presence::{AgentPresence, Presence, PresenceError};
-use parley::routing::actor::{DrainQueue, RouteConversation, Routed, Router, RouterActor};
+use parley::routing::actor::{Routed, Router};
 use parley::store::DynStore;
 use serde_json::{Map, json};
 use uuid::Uuid;
@@ -643,41 +643,28 @@ on_both_backends!(
     routers_racing_on_three_nodes_never_pass_capacity_or_assign_twice,
 );
 
-/// The actor answers both messages with the router's outcome.
-async fn the_router_actor_routes_and_drains(backend: Backend) {
-    use actix::Actor as _;
-
+/// One router routes and drains, several requests at once.
+async fn the_router_routes_and_drains_concurrently(backend: Backend) {
     let desk = Desk::new(backend, |a, _| {
         agents_target(a, RoutingStrategy::RoundRobin, Some(1))
     })
     .await;
-    let router = RouterActor::new(desk.store.clone(), desk.presence.clone()).start();
+    let router = Router::new(desk.store.clone(), desk.presence.clone());
     desk.presence.set(&[(desk.alice, AVAILABLE)]);
     let first = desk.conversation().await;
     let second = desk.conversation().await;
-    let routed = |c| RouteConversation {
-        account: desk.account,
-        conversation_id: c,
-    };
-    assert_eq!(
-        assignee(router.send(routed(first)).await.unwrap().unwrap()),
-        Some(desk.alice)
+    let (a, b) = tokio::join!(
+        router.route(desk.account, first),
+        router.route(desk.account, second)
     );
-    assert_eq!(
-        router.send(routed(second)).await.unwrap().unwrap(),
-        Routed::Queued
-    );
+    let mut outcomes = vec![a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|r| matches!(r, Routed::Queued));
+    assert_eq!(assignee(outcomes.remove(0)), Some(desk.alice));
+    assert_eq!(outcomes.remove(0), Routed::Queued, "alice's capacity is 1");
 
     desk.presence
         .set(&[(desk.alice, AVAILABLE), (desk.bob, AVAILABLE)]);
-    let drained = router
-        .send(DrainQueue {
-            account: desk.account,
-            inbox_id: desk.inbox,
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let drained = router.drain(desk.account, desk.inbox).await.unwrap();
     assert_eq!(
         drained.into_iter().map(assignee).collect::<Vec<_>>(),
         vec![Some(desk.bob)]
@@ -685,11 +672,11 @@ async fn the_router_actor_routes_and_drains(backend: Backend) {
 }
 
 #[actix::test]
-async fn the_router_actor_routes_and_drains_on_sqlite() {
-    the_router_actor_routes_and_drains(Backend::Sqlite).await;
+async fn the_router_routes_and_drains_concurrently_on_sqlite() {
+    the_router_routes_and_drains_concurrently(Backend::Sqlite).await;
 }
 
 #[actix::test]
-async fn the_router_actor_routes_and_drains_on_postgres() {
-    the_router_actor_routes_and_drains(Backend::Postgres).await;
+async fn the_router_routes_and_drains_concurrently_on_postgres() {
+    the_router_routes_and_drains_concurrently(Backend::Postgres).await;
 }

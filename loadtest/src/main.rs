@@ -116,6 +116,11 @@ struct RunArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    // Built in the workspace, reqwest gets parley's `rustls-no-provider` feature (features
+    // unify), and then panics at the first client unless a provider is installed. Only plain
+    // HTTP on loopback is used; ring is the provider parley itself uses. An error means one is
+    // installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Worker => worker::run(),

@@ -1,4 +1,4 @@
-//! Assignments on a node: the node's one `RouterActor`, and the fan-out every assignment gets,
+//! Assignments on a node: the node's routing, and the fan-out every assignment gets,
 //! whether routing or a person made it: the `assigned` event item on `conv.{id}` and an
 //! `assigned` frame on `agent.{id}` of the new assignee (and of the one it was taken from).
 //! Also decides when a queue must drain: when an agent can take work (came online, became
@@ -7,9 +7,9 @@
 //! Must not: decide who gets a conversation (that is `routing`), or wait for a drain: drains
 //! run in the background, so a request that frees capacity answers at once.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use actix::{Actor, Addr};
+use tokio::sync::Semaphore;
 
 use crate::actors::protocol::ServerFrame;
 use crate::bus::{Bus, topics};
@@ -17,7 +17,7 @@ use crate::domain::{
     AccountId, AgentId, Conversation, ConversationId, ConversationStatus, InboxId, TimelineItem,
 };
 use crate::presence::Presence;
-use crate::routing::actor::{DrainQueue, RouteConversation, Routed, RouterActor};
+use crate::routing::actor::{Routed, Router, RoutingError};
 use crate::store::DynStore;
 
 /// Shared by every worker of a node (clones share the router).
@@ -29,46 +29,52 @@ pub struct Assignments {
 struct Inner {
     store: DynStore,
     bus: Arc<dyn Bus>,
-    presence: Arc<dyn Presence>,
-    /// Started on first use, on the arbiter of the worker that first needs it: the node is
-    /// built before its actor system runs in some embeddings (tests), and one router per node
-    /// is all that matters.
-    router: OnceLock<Addr<RouterActor>>,
+    router: Router,
+    /// Routing requests that may run at once on this node; the others wait their turn. Each
+    /// runs in its caller's task. (Routing used to go through one actor's bounded mailbox; in
+    /// a burst of 2,000 new conversations that mailbox sometimes stopped delivering for good,
+    /// with every thread idle: docs/performance.md "Load tests".)
+    permits: Semaphore,
 }
+
+/// Routing requests one node runs at once.
+pub const ROUTING_CONCURRENCY: usize = 64;
 
 impl Assignments {
     pub fn new(store: DynStore, bus: Arc<dyn Bus>, presence: Arc<dyn Presence>) -> Self {
         Self {
             inner: Arc::new(Inner {
+                router: Router::new(store.clone(), presence),
                 store,
                 bus,
-                presence,
-                router: OnceLock::new(),
+                permits: Semaphore::new(ROUTING_CONCURRENCY),
             }),
         }
     }
 
-    fn router(&self) -> &Addr<RouterActor> {
-        self.inner.router.get_or_init(|| {
-            RouterActor::new(self.inner.store.clone(), self.inner.presence.clone()).start()
-        })
+    /// Runs one routing request once a permit is free.
+    async fn with_permit<T>(
+        &self,
+        work: impl Future<Output = Result<T, RoutingError>>,
+    ) -> Option<Result<T, RoutingError>> {
+        // The semaphore is never closed.
+        let _permit = self.inner.permits.acquire().await.ok()?;
+        Some(work.await)
     }
 
     /// Routes a new (or newly unassigned) conversation and announces the assignment, if any.
     /// A failure leaves it in its queue, to be assigned when the queue next drains.
     pub async fn route(&self, account: AccountId, conversation_id: ConversationId) {
-        let request = RouteConversation {
-            account,
-            conversation_id,
-        };
-        match self.router().send(request).await {
-            Ok(Ok(routed)) => self.announce_routed(routed).await,
-            Ok(Err(e)) => {
+        let router = &self.inner.router;
+        match self
+            .with_permit(router.route(account, conversation_id))
+            .await
+        {
+            Some(Ok(routed)) => self.announce_routed(routed).await,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, conversation = %conversation_id, "routing failed")
             }
-            Err(e) => {
-                tracing::warn!(error = %e, conversation = %conversation_id, "router unreachable")
-            }
+            None => {}
         }
     }
 
@@ -76,14 +82,15 @@ impl Assignments {
     pub fn drain(&self, account: AccountId, inbox_id: InboxId) {
         let this = self.clone();
         actix::spawn(async move {
-            match this.router().send(DrainQueue { account, inbox_id }).await {
-                Ok(Ok(routed)) => {
+            let router = &this.inner.router;
+            match this.with_permit(router.drain(account, inbox_id)).await {
+                Some(Ok(routed)) => {
                     for r in routed {
                         this.announce_routed(r).await;
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, inbox = %inbox_id, "queue drain failed"),
-                Err(e) => tracing::warn!(error = %e, inbox = %inbox_id, "router unreachable"),
+                Some(Err(e)) => tracing::warn!(error = %e, inbox = %inbox_id, "queue drain failed"),
+                None => {}
             }
         });
     }

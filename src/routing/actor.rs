@@ -1,4 +1,4 @@
-//! The router actor, one per node: gathers what [`decide`](super::decide) needs (inbox, team,
+//! The router, one per node: gathers what [`decide`](super::decide) needs (inbox, team,
 //! contact owner, presence, loads), then claims the conversation in the store down the
 //! try-list. Nodes do not coordinate: the store's claim is atomic, so two routers racing for
 //! one conversation or one agent's last free slot cannot both win.
@@ -9,8 +9,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture};
-
 use super::{Candidate, Decision, decide};
 use crate::domain::{
     AccountId, Actor as Author, AgentId, ChannelKind, Conversation, ConversationId,
@@ -20,12 +18,8 @@ use crate::meters::{self, RoutingOutcome};
 use crate::presence::{Presence, PresenceError};
 use crate::store::{DynStore, StoreError};
 
-/// Routing requests a node may have waiting. Senders using `send` wait when it is full, which
-/// slows conversation creation down rather than dropping routing work.
-pub const ROUTER_MAILBOX_CAPACITY: usize = 1024;
-
-/// Most waiting conversations one [`DrainQueue`] assigns, so one inbox's backlog cannot hold a
-/// node's router for long; the next agent event drains the rest.
+/// Most waiting conversations one drain assigns, so one inbox's backlog cannot hold a
+/// node's routing for long; the next agent event drains the rest.
 pub const DRAIN_BATCH: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,64 +52,8 @@ pub struct Assignment {
     pub item: TimelineItem,
 }
 
-/// Route one conversation: a new one, or one whose assignee was removed.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Routed, RoutingError>")]
-pub struct RouteConversation {
-    pub account: AccountId,
-    pub conversation_id: ConversationId,
-}
-
-/// Assign an inbox's waiting conversations, oldest first, until nobody can take more. Sent when
-/// an agent comes online or becomes available, or an agent's conversation closes.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Vec<Routed>, RoutingError>")]
-pub struct DrainQueue {
-    pub account: AccountId,
-    pub inbox_id: InboxId,
-}
-
-pub struct RouterActor {
-    router: Router,
-}
-
-impl RouterActor {
-    pub fn new(store: DynStore, presence: Arc<dyn Presence>) -> Self {
-        Self {
-            router: Router { store, presence },
-        }
-    }
-}
-
-impl Actor for RouterActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(ROUTER_MAILBOX_CAPACITY);
-    }
-}
-
-// Requests run concurrently rather than one at a time: each reads fresh state, and the claim
-// is what keeps them from assigning twice or past capacity.
-impl Handler<RouteConversation> for RouterActor {
-    type Result = ResponseFuture<Result<Routed, RoutingError>>;
-
-    fn handle(&mut self, msg: RouteConversation, _ctx: &mut Self::Context) -> Self::Result {
-        let router = self.router.clone();
-        Box::pin(async move { router.route(msg.account, msg.conversation_id).await })
-    }
-}
-
-impl Handler<DrainQueue> for RouterActor {
-    type Result = ResponseFuture<Result<Vec<Routed>, RoutingError>>;
-
-    fn handle(&mut self, msg: DrainQueue, _ctx: &mut Self::Context) -> Self::Result {
-        let router = self.router.clone();
-        Box::pin(async move { router.drain(msg.account, msg.inbox_id).await })
-    }
-}
-
-/// The routing work itself, apart from the actor so it can run in any task.
+/// The routing work of a node: runs in the caller's task (`actors::Assignments` bounds how
+/// many run at once).
 #[derive(Clone)]
 pub struct Router {
     store: DynStore,

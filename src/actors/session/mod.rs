@@ -375,7 +375,11 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(closed_at, Some(4), "more than 30 s of 10 s ticks without a frame");
+        assert_eq!(
+            closed_at,
+            Some(4),
+            "more than 30 s of 10 s ticks without a frame"
+        );
     }
 
     #[test]
