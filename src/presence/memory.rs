@@ -4,6 +4,9 @@
 //! grace period after their last socket closed has run out without a new socket or heartbeat.
 //! One lock guards every entry and is held while a change is published, so the events of one
 //! agent leave in the order the changes happened (presence changes are rare next to messages).
+//! The lock is fair (tokio's): it is handed to the next waiter, so a caller must never wait for
+//! it in a future that can stop being polled (a `ctx.spawn` of an actor that then blocks in
+//! `ctx.wait`), or every other caller waits for good. Sockets call it from tasks of their own.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};

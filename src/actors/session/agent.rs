@@ -110,21 +110,23 @@ impl AgentSessionActor {
         }));
         self.status = who.agent.status;
         let (account, agent, socket) = (who.account(), who.agent.id, self.presence_socket);
-        let beat = move |act: &mut Self, ctx: &mut Ctx, first: bool| {
+        let beat = move |act: &mut Self, _: &mut Ctx, first: bool| {
             let (presence, status) = (act.state.presence.clone(), act.status);
             let assignments = act.state.assignments.clone();
-            ctx.spawn(
-                async move {
-                    if let Err(e) = presence.heartbeat(account, agent, socket, status).await {
-                        return tracing::warn!(error = %e, "presence heartbeat failed");
-                    }
-                    // Online now (routing reads presence): waiting conversations may be theirs.
-                    if first && status == AgentStatus::Available {
-                        assignments.agent_can_take_work(account, agent);
-                    }
+            // A task of its own, not a future of this actor's context: while the session waits
+            // on something (`ctx.wait`, e.g. a `set_status`, which takes the presence lock too)
+            // its context polls nothing else, and a fair lock handed to a future that is not
+            // polled is never released: every presence reader, routing included, then waited
+            // for good (seen under load: docs/performance.md "Load tests").
+            actix::spawn(async move {
+                if let Err(e) = presence.heartbeat(account, agent, socket, status).await {
+                    return tracing::warn!(error = %e, "presence heartbeat failed");
                 }
-                .into_actor(act),
-            );
+                // Online now (routing reads presence): waiting conversations may be theirs.
+                if first && status == AgentStatus::Available {
+                    assignments.agent_can_take_work(account, agent);
+                }
+            });
         };
         beat(self, ctx, true);
         ctx.run_interval(PRESENCE_HEARTBEAT, move |act, ctx| beat(act, ctx, false));
