@@ -207,8 +207,9 @@ impl MailHandle {
 }
 
 /// Starts the inbound SMTP listener (when `mail.smtp_port` is not 0) and the IMAP import of
-/// every email channel. They run on a thread of their own with an actor system, because a new
-/// conversation is routed through the node's router actor, which needs one to start on.
+/// every email channel. They run on a thread of their own with an actor system, because routing
+/// a new conversation may start background work with `actix::spawn` (queue drains), which needs
+/// one.
 pub fn start(ctx: MailContext) -> std::io::Result<MailHandle> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let listener = match ctx.settings.mail.smtp_port {
