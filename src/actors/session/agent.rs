@@ -100,14 +100,6 @@ impl AgentSessionActor {
         let hello = ServerFrame::Hello {
             agent: who.agent.clone(),
         };
-        let inboxes = async move { store.list_inboxes(account, member).await };
-        ctx.wait(inboxes.into_actor(self).map(move |inboxes, act, ctx| {
-            match inboxes {
-                Ok(inboxes) => names.extend(inboxes.iter().map(|i| topics::inbox(i.id))),
-                Err(e) => tracing::warn!(error = %e, "inbox topics unknown; lists will poll"),
-            }
-            act.listen(names, hello, ctx);
-        }));
         self.status = who.agent.status;
         let (account, agent, socket) = (who.account(), who.agent.id, self.presence_socket);
         let beat = move |act: &mut Self, _: &mut Ctx, first: bool| {
@@ -128,13 +120,30 @@ impl AgentSessionActor {
                 }
             });
         };
-        beat(self, ctx, true);
-        ctx.run_interval(PRESENCE_HEARTBEAT, move |act, ctx| beat(act, ctx, false));
+        // Counted once `hello` is out, so the socket's own subscriptions hear its arrival.
+        let counted = move |act: &mut Self, ctx: &mut Ctx| {
+            beat(act, ctx, true);
+            ctx.run_interval(PRESENCE_HEARTBEAT, move |act, ctx| beat(act, ctx, false));
+        };
+        let inboxes = async move { store.list_inboxes(account, member).await };
+        ctx.wait(inboxes.into_actor(self).map(move |inboxes, act, ctx| {
+            match inboxes {
+                Ok(inboxes) => names.extend(inboxes.iter().map(|i| topics::inbox(i.id))),
+                Err(e) => tracing::warn!(error = %e, "inbox topics unknown; lists will poll"),
+            }
+            act.listen(names, hello, counted, ctx);
+        }));
     }
 
     /// Streams every frame published on `topics` to the socket; `hello` follows once the bus
-    /// confirms the subscriptions.
-    fn listen(&mut self, topics: Vec<String>, hello: ServerFrame, ctx: &mut Ctx) {
+    /// confirms the subscriptions, then `then`.
+    fn listen(
+        &mut self,
+        topics: Vec<String>,
+        hello: ServerFrame,
+        then: impl FnOnce(&mut Self, &mut Ctx) + 'static,
+        ctx: &mut Ctx,
+    ) {
         use crate::bus::Received;
         for topic in &topics {
             let subscription = self.state.bus.subscribe(topic);
@@ -159,10 +168,10 @@ impl AgentSessionActor {
                 let _ = bus.subscribed(topic).await;
             }
         };
-        ctx.wait(
-            live.into_actor(self)
-                .map(move |_, _, ctx| Self::send_frame(ctx, &hello)),
-        );
+        ctx.wait(live.into_actor(self).map(move |_, act, ctx| {
+            Self::send_frame(ctx, &hello);
+            then(act, ctx);
+        }));
     }
 
     fn send_frame(ctx: &mut Ctx, frame: &ServerFrame) {
